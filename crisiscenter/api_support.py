@@ -1,0 +1,75 @@
+"""Shared API plumbing: one error body for every failure, pagination, organisation access."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from crisiscenter import selectors
+from crisiscenter.errors import ServiceError
+from crisiscenter.models import Role
+
+
+class Pagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+def _error(status_code: int, code: str, message: str, fields: dict | None = None) -> Response:
+    body = {"error": {"status": status_code, "code": code, "message": message}}
+    if fields:
+        body["error"]["fields"] = fields
+    return Response(body, status=status_code)
+
+
+def exception_handler(exc, context):
+    """Every API error has the shape ``{"error": {"status", "code", "message", "fields"?}}``."""
+    if isinstance(exc, ServiceError):
+        fields = {exc.field: [exc.message]} if exc.field else None
+        return _error(exc.status_code, exc.code, exc.message, fields)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # a real bug: let Django log it and answer 500
+    if isinstance(exc, exceptions.ValidationError):
+        fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        return _error(response.status_code, "invalid", "Some fields are not valid.", fields)
+    detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+    code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
+    error = _error(response.status_code, code if isinstance(code, str) else "error", str(detail))
+    for header in ("WWW-Authenticate", "Retry-After"):
+        if header in response:
+            error[header] = response[header]
+    return error
+
+
+class OrganizationRole(BasePermission):
+    """Resolves ``slug`` to the caller's membership; non-members get 404, low roles get 403.
+
+    Views declare ``required_roles = {"GET": Role.VIEWER, "POST": Role.ADMIN, ...}``; a method
+    missing from the map is refused.
+    """
+
+    def has_permission(self, request, view) -> bool:
+        membership = selectors.membership_for(user=request.user, organization_slug=view.kwargs["slug"])
+        if membership is None:
+            raise exceptions.NotFound("No such organisation.")
+        request.membership = membership
+        request.organization = membership.organization
+        required = getattr(view, "required_roles", {}).get(request.method)
+        if request.method in ("HEAD", "OPTIONS"):
+            required = view.required_roles.get("GET")
+        if required is None:
+            return False
+        if not membership.has_role(required):
+            raise exceptions.PermissionDenied(f"This needs the {Role(required).label.lower()} role or higher.")
+        return True
+

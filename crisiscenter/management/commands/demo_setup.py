@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from crisiscenter.audit import audit_context, audit_record
+from crisiscenter.models import Membership, Organization, Role, User
+
+DEMO_ORGANIZATION = {"slug": "demo", "name": "Demo Brand"}
+DEMO_PASSWORD = "crisis-demo-2026"
+DEMO_USERS = [
+    # username, display name, role
+    ("admin", "Ada Admin", Role.ADMIN),
+    ("manager", "Max Manager", Role.MANAGER),
+    ("responder", "Rita Responder", Role.RESPONDER),
+]
+
+
+class Command(BaseCommand):
+    help = "Create the demo organisation and its three demo users (idempotent), and print their logins."
+
+    def handle(self, *args, **options):
+        created_any = False
+        with audit_context(source="command:demo_setup"), transaction.atomic():
+            organization, created = Organization.objects.get_or_create(
+                slug=DEMO_ORGANIZATION["slug"], defaults={"name": DEMO_ORGANIZATION["name"]}
+            )
+            if created:
+                audit_record(action="organization.created", organization=organization, target=organization, after=DEMO_ORGANIZATION)
+            for username, display_name, role in DEMO_USERS:
+                user, user_created = User.objects.get_or_create(
+                    username=username, defaults={"display_name": display_name, "email": f"{username}@demo.example"}
+                )
+                if user_created:
+                    created_any = True
+                    user.set_password(DEMO_PASSWORD)
+                    # The demo admin may also open Django's admin site (/admin/).
+                    user.is_staff = user.is_superuser = role == Role.ADMIN
+                    user.save()
+                membership, membership_created = Membership.unscoped.get_or_create(
+                    organization=organization, user=user, defaults={"role": role}
+                )
+                if membership_created:
+                    audit_record(action="member.added", organization=organization, target=membership, after={"role": role.value})
+        self.stdout.write(self.style.SUCCESS(f"Demo organisation '{organization.name}' (/o/{organization.slug}/)"))
+        for username, _display_name, role in DEMO_USERS:
+            self.stdout.write(f"  {role.label:<10} username: {username:<10} password: {DEMO_PASSWORD}")
+        if not created_any:
+            self.stdout.write("  (existing demo users kept; passwords are as you left them)")

@@ -1,0 +1,62 @@
+"""The one real-time path: build an event, broadcast it to a group after the commit.
+
+Events are JSON-safe dicts ``{"type": "member.added", "version": 1, "organization": "acme",
+"at": "...", "data": {...}}``. They are announced only once the transaction that produced
+them has committed, so nobody ever sees a change that was rolled back. Consumers only join
+groups and forward these events; they never write to the database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+
+PROTOCOL_VERSION = 1
+FORWARD_MESSAGE_TYPE = "event.forward"
+
+
+def organization_group(organization_id: int) -> str:
+    return f"org-{organization_id}"
+
+
+def build_event(*, event_type: str, organization, data: dict[str, Any]) -> dict[str, Any]:
+    event = {
+        "type": event_type,
+        "version": PROTOCOL_VERSION,
+        "organization": organization.slug,
+        "at": timezone.now().isoformat(),
+        "data": data,
+    }
+    # Fail here, in the service, if a payload is not JSON-safe, not later in a consumer.
+    return json.loads(json.dumps(event, cls=DjangoJSONEncoder))
+
+
+def send_now(group: str, event: dict[str, Any]) -> None:
+    """Send immediately. Prefer ``broadcast_on_commit``; this is for code outside transactions."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, {"type": FORWARD_MESSAGE_TYPE, "event": event})
+    except Exception:  # a dead channel layer must never fail the write that produced the event
+        logger.exception("Could not broadcast %s to %s", event.get("type"), group)
+
+
+def broadcast_on_commit(*, group: str, event: dict[str, Any], using: str | None = None) -> None:
+    """Broadcast ``event`` to ``group`` once the current transaction commits (at once outside one)."""
+    transaction.on_commit(lambda: send_now(group, event), using=using)
+
+
+def broadcast_to_organization(*, organization, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    event = build_event(event_type=event_type, organization=organization, data=data)
+    broadcast_on_commit(group=organization_group(organization.pk), event=event)
+    return event

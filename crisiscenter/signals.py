@@ -1,0 +1,29 @@
+"""Celery signal wiring: audit context per task, and a heartbeat as soon as a worker is up."""
+
+from __future__ import annotations
+
+from celery.signals import task_postrun, task_prerun, worker_ready
+
+from crisiscenter.audit import AuditContext, _context
+
+_tokens: dict[str, object] = {}
+
+
+@task_prerun.connect
+def _enter_task_context(task_id=None, task=None, **kwargs):
+    _tokens[task_id] = _context.set(AuditContext(source=f"task:{task.name}"[:80]))
+
+
+@task_postrun.connect
+def _leave_task_context(task_id=None, **kwargs):
+    token = _tokens.pop(task_id, None)
+    if token is not None:
+        _context.reset(token)
+
+
+@worker_ready.connect
+def _announce_worker(sender=None, **kwargs):
+    # Through the broker on purpose: /healthz then proves broker and worker together.
+    from crisiscenter.tasks import record_worker_heartbeat
+
+    record_worker_heartbeat.delay()

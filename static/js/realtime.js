@@ -1,0 +1,51 @@
+/* One WebSocket per organisation page, with reconnect and a hook to resync on reconnect.
+ * Protocol: docs/realtime.md. Events: {type, version, organization, at, data}. */
+(function () {
+  "use strict";
+
+  function socketUrl(base, path) {
+    if (base) return base.replace(/\/$/, "") + path;
+    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    return scheme + window.location.host + path;
+  }
+
+  function connectOrganization(options) {
+    var url = socketUrl(options.baseUrl || "", "/ws/orgs/" + encodeURIComponent(options.organization) + "/");
+    var attempt = 0;
+    var socket = null;
+    var stopped = false;
+    var everConnected = false;
+
+    function setState(state) { if (options.onState) options.onState(state); }
+
+    function open() {
+      setState(attempt === 0 ? "connecting" : "reconnecting");
+      socket = new WebSocket(url);
+      socket.onmessage = function (message) {
+        var event;
+        try { event = JSON.parse(message.data); } catch (error) { return; }
+        if (event.type === "connection.ready") {
+          attempt = 0;
+          setState("live");
+          // After a drop, the page asks the server for the current state it may have missed.
+          if (everConnected && options.onResync) options.onResync();
+          everConnected = true;
+          return;
+        }
+        if (options.onEvent) options.onEvent(event);
+      };
+      socket.onclose = function (close) {
+        if (stopped) return;
+        setState("offline");
+        if (close.code === 4403) { stopped = true; if (options.onRevoked) options.onRevoked(); return; }
+        attempt += 1;
+        var delay = Math.min(30000, 500 * Math.pow(2, attempt)) * (0.5 + Math.random() / 2);
+        window.setTimeout(open, delay);
+      };
+    }
+    open();
+    return { close: function () { stopped = true; if (socket) socket.close(); } };
+  }
+
+  window.CrisisCenterRealtime = { connectOrganization: connectOrganization };
+})();

@@ -1,0 +1,42 @@
+(function () {
+  "use strict";
+  var script = document.getElementById("war-room-script");
+  var status = document.getElementById("live-status");
+  var list = document.getElementById("event-list");
+  var empty = document.getElementById("events-empty");
+  var labels = { connecting: "Connecting…", reconnecting: "Reconnecting…", live: "Live", offline: "Offline — retrying" };
+
+  function describe(event) {
+    var d = event.data || {};
+    switch (event.type) {
+      case "member.added": return d.name + " joined as " + d.role;
+      case "member.removed": return d.name + " left the team";
+      case "member.role_changed": return d.name + " is now " + d.role;
+      case "organization.updated": return "Organisation renamed to " + d.name;
+      default: return event.type;
+    }
+  }
+
+  window.CrisisCenterRealtime.connectOrganization({
+    organization: script.dataset.organization,
+    baseUrl: script.dataset.websocketUrl,
+    onState: function (state) {
+      status.dataset.state = state;
+      status.querySelector(".label").textContent = labels[state] || state;
+    },
+    onEvent: function (event) {
+      var item = document.createElement("li");
+      var time = document.createElement("time");
+      time.dateTime = event.at;
+      time.textContent = new Date(event.at).toLocaleTimeString();
+      item.appendChild(time);
+      item.appendChild(document.createTextNode(describe(event)));  // text, never HTML
+      item.dataset.eventType = event.type;
+      list.insertBefore(item, list.firstChild);
+      empty.hidden = true;
+    },
+    onRevoked: function () {
+      status.querySelector(".label").textContent = "Your access to this organisation was removed.";
+    },
+  });
+})();
