@@ -46,6 +46,11 @@ class EmbeddedBackground:
         self.worker_thread.start()
         self.beat = EmbeddedService(self.app, thread=True)  # scheduler: CELERY_BEAT_SCHEDULER
         self.beat.start()
+        # Production workers announce themselves on worker_ready; this bare WorkController
+        # doesn't send that signal, so announce it here, through the broker like beat does.
+        from crisiscenter.tasks import record_worker_heartbeat
+
+        record_worker_heartbeat.delay()
         logger.info("Embedded Celery worker (%s threads) and beat started", self.concurrency)
 
     def stop(self) -> None:

@@ -1,0 +1,80 @@
+"""Start real server and worker processes for integration tests, and wait for them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], bool], *, timeout: float, what: str, process: subprocess.Popen | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"process exited with {process.returncode} while waiting for {what}:\n{read_log(process)}")
+        try:
+            if condition():
+                return
+        except Exception:  # not up yet
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}" + (f":\n{read_log(process)}" if process else ""))
+
+
+def read_log(process: subprocess.Popen) -> str:
+    log = getattr(process, "log_path", None)
+    return Path(log).read_text(errors="replace")[-4000:] if log else ""
+
+
+def start(command: list[str], *, env: dict[str, str], log_path: Path, cwd: Path = ROOT) -> subprocess.Popen:
+    log = open(log_path, "wb")
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    process.log_path = log_path
+    return process
+
+
+def stop(process: subprocess.Popen, timeout: float = 10) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=timeout)
+
+
+def clean_env(**overrides: str) -> dict[str, str]:
+    """The parent's environment minus everything that selects a run mode, plus ``overrides``."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "CRISISCENTER_DATA_DIR", "DJANGO_SETTINGS_MODULE", "PYTEST_CURRENT_TEST"}}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(overrides)
+    return env
+
+
+def python() -> str:
+    return sys.executable
+
+
+def database_url_for_current_test_db() -> str:
+    """A postgres:// URL pointing at the database this test run uses."""
+    from django.db import connection
+
+    params = connection.settings_dict
+    user = params.get("USER") or "postgres"
+    host = params.get("HOST") or "127.0.0.1"
+    port = params.get("PORT") or 5432
+    return f"postgres://{user}@{host}:{port}/{params['NAME']}"

@@ -1,0 +1,46 @@
+"""A task sent through real Redis is executed by a real Celery worker process."""
+
+from __future__ import annotations
+
+import pytest
+from celery import Celery
+
+from crisiscenter.models import WorkerHeartbeat
+from tests import processes
+
+pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def worker(redis_url, tmp_path):
+    env = processes.clean_env(
+        DATABASE_URL=processes.database_url_for_current_test_db(),
+        REDIS_URL=redis_url,
+        SECRET_KEY="integration-test-secret-key-0123456789abcdef",
+        ALLOWED_HOSTS="localhost",
+    )
+    process = processes.start(
+        [processes.python(), "-m", "celery", "-A", "crisiscenter", "worker", "--loglevel=INFO", "--concurrency=1",
+         "--hostname=integration@%h", "--without-mingle", "--without-gossip"],
+        env=env,
+        log_path=tmp_path / "worker.log",
+    )
+    processes.wait_for(lambda: "ready." in processes.read_log(process), timeout=60, what="the worker to be ready", process=process)
+    yield process
+    processes.stop(process)
+
+
+def test_task_sent_through_redis_runs_in_a_real_worker(worker, redis_url):
+    # The worker announces itself on start-up (worker_ready); let that settle, then clear it
+    # so only the task sent here can write the row.
+    processes.wait_for(lambda: WorkerHeartbeat.objects.exists(), timeout=30, what="the start-up heartbeat", process=worker)
+    WorkerHeartbeat.objects.all().delete()
+    sender = Celery("integration-sender", broker=redis_url)
+
+    sent = sender.send_task("crisiscenter.tasks.record_worker_heartbeat")
+
+    processes.wait_for(lambda: WorkerHeartbeat.objects.exists(), timeout=30, what="the heartbeat row", process=worker)
+    assert WorkerHeartbeat.objects.get().hostname.startswith("integration@")
+    processes.wait_for(
+        lambda: f"[{sent.id}] succeeded" in processes.read_log(worker), timeout=10, what="the task's success line", process=worker
+    )

@@ -1,0 +1,102 @@
+"""The embedded mode boots on SQLite with no external service and serves pages, health and
+WebSockets from one process, with the Celery worker and beat inside it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from http.cookiejar import CookieJar
+
+import pytest
+import websockets
+
+from tests import processes
+
+pytestmark = pytest.mark.slow
+
+
+class Browser:
+    """Just enough of a browser for a form login with CSRF."""
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url
+        self.cookies = CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
+
+    def get(self, path: str):
+        return self.opener.open(self.base_url + path, timeout=10)
+
+    def post(self, path: str, fields: dict[str, str]):
+        page = self.get(path).read().decode()
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        body = urllib.parse.urlencode({**fields, "csrfmiddlewaretoken": token}).encode()
+        request = urllib.request.Request(self.base_url + path, data=body, headers={"Referer": self.base_url + path})
+        return self.opener.open(request, timeout=10)
+
+    def cookie(self, name: str) -> str:
+        return next(cookie.value for cookie in self.cookies if cookie.name == name)
+
+
+def _health(base_url: str) -> tuple[int, dict]:
+    try:
+        response = urllib.request.urlopen(f"{base_url}/healthz", timeout=5)
+        return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_it_serves_the_login_page_and_static_files(embedded_server):
+    page = urllib.request.urlopen(f"{embedded_server.base_url}/accounts/login/", timeout=5)
+    assert page.status == 200
+    assert "Log in" in page.read().decode()
+    css = urllib.request.urlopen(f"{embedded_server.base_url}/static/css/app.css", timeout=5)
+    assert css.status == 200
+
+
+def test_healthz_is_ok_with_the_in_process_worker_and_beat(embedded_server):
+    processes.wait_for(lambda: _health(embedded_server.base_url)[0] == 200, timeout=30, what="healthz 200")
+    status, report = _health(embedded_server.base_url)
+    assert report["mode"] == "embedded"
+    assert report["checks"]["database"]["vendor"] == "sqlite"
+    first_beat = report["checks"]["worker"]["last_heartbeat"]
+    # Beat keeps scheduling the heartbeat (every 2 s here), so it moves on.
+    processes.wait_for(
+        lambda: _health(embedded_server.base_url)[1]["checks"]["worker"]["last_heartbeat"] != first_beat,
+        timeout=20,
+        what="a newer heartbeat from beat",
+    )
+
+
+def test_demo_user_logs_in_and_gets_live_events_over_a_websocket(embedded_server):
+    browser = Browser(embedded_server.base_url)
+    landing = browser.post("/accounts/login/", {"username": "admin", "password": "crisis-demo-2026"})
+    assert landing.url.endswith("/o/demo/")
+    ws_url = embedded_server.base_url.replace("http://", "ws://") + "/ws/orgs/demo/"
+    headers = {"Cookie": f"sessionid={browser.cookie('sessionid')}", "Origin": embedded_server.base_url}
+
+    async def scenario():
+        async with websockets.connect(ws_url, additional_headers=headers) as socket:
+            ready = json.loads(await asyncio.wait_for(socket.recv(), 5))
+            assert ready["type"] == "connection.ready"
+            await asyncio.to_thread(browser.post, "/o/demo/settings/", {"name": "Demo Brand (renamed)"})
+            event = json.loads(await asyncio.wait_for(socket.recv(), 5))
+            assert event["type"] == "organization.updated"
+            assert event["data"]["name"] == "Demo Brand (renamed)"
+
+    asyncio.run(scenario())
+
+
+def test_websocket_refuses_an_anonymous_visitor(embedded_server):
+    ws_url = embedded_server.base_url.replace("http://", "ws://") + "/ws/orgs/demo/"
+
+    async def scenario():
+        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+            async with websockets.connect(ws_url, additional_headers={"Origin": embedded_server.base_url}):
+                pass
+        assert refused.value.response.status_code == 403
+
+    asyncio.run(scenario())
