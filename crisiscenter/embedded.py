@@ -44,7 +44,8 @@ class EmbeddedBackground:
         )
         self.worker_thread = threading.Thread(target=self.worker.start, name="embedded-celery-worker", daemon=True)
         self.worker_thread.start()
-        self.beat = EmbeddedService(self.app, thread=True)  # scheduler: CELERY_BEAT_SCHEDULER
+        # The same database scheduler as production beat (Service would default to a file).
+        self.beat = EmbeddedService(self.app, thread=True, scheduler_cls=self.app.conf.beat_scheduler)
         self.beat.start()
         # Production workers announce themselves on worker_ready; this bare WorkController
         # doesn't send that signal, so announce it here, through the broker like beat does.
