@@ -226,5 +226,6 @@ def embedded_server(tmp_path_factory):
         process=server,
     )
     server.base_url = base_url
+    server.data_dir = data_dir
     yield server
     processes.stop(server)

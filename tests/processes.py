@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
+import urllib.parse
+import urllib.request
+from http.cookiejar import CookieJar
 import signal
 import socket
 import subprocess
@@ -78,3 +82,25 @@ def database_url_for_current_test_db() -> str:
     host = params.get("HOST") or "127.0.0.1"
     port = params.get("PORT") or 5432
     return f"postgres://{user}@{host}:{port}/{params['NAME']}"
+
+
+class FormBrowser:
+    """Just enough of a browser for a form login with CSRF."""
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url
+        self.cookies = CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
+
+    def get(self, path: str):
+        return self.opener.open(self.base_url + path, timeout=10)
+
+    def post(self, path: str, fields: dict[str, str]):
+        page = self.get(path).read().decode()
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        body = urllib.parse.urlencode({**fields, "csrfmiddlewaretoken": token}).encode()
+        request = urllib.request.Request(self.base_url + path, data=body, headers={"Referer": self.base_url + path})
+        return self.opener.open(request, timeout=10)
+
+    def cookie(self, name: str) -> str:
+        return next(cookie.value for cookie in self.cookies if cookie.name == name)

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import urllib.error
-import urllib.parse
 import urllib.request
-from http.cookiejar import CookieJar
 
 import pytest
 import websockets
@@ -17,28 +14,6 @@ import websockets
 from tests import processes
 
 pytestmark = pytest.mark.slow
-
-
-class Browser:
-    """Just enough of a browser for a form login with CSRF."""
-
-    def __init__(self, base_url: str):
-        self.base_url = base_url
-        self.cookies = CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
-
-    def get(self, path: str):
-        return self.opener.open(self.base_url + path, timeout=10)
-
-    def post(self, path: str, fields: dict[str, str]):
-        page = self.get(path).read().decode()
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-        body = urllib.parse.urlencode({**fields, "csrfmiddlewaretoken": token}).encode()
-        request = urllib.request.Request(self.base_url + path, data=body, headers={"Referer": self.base_url + path})
-        return self.opener.open(request, timeout=10)
-
-    def cookie(self, name: str) -> str:
-        return next(cookie.value for cookie in self.cookies if cookie.name == name)
 
 
 def _health(base_url: str) -> tuple[int, dict]:
@@ -72,7 +47,7 @@ def test_healthz_is_ok_with_the_in_process_worker_and_beat(embedded_server):
 
 
 def test_demo_user_logs_in_and_gets_live_events_over_a_websocket(embedded_server):
-    browser = Browser(embedded_server.base_url)
+    browser = processes.FormBrowser(embedded_server.base_url)
     landing = browser.post("/accounts/login/", {"username": "admin", "password": "crisis-demo-2026"})
     assert landing.url.endswith("/o/demo/")
     ws_url = embedded_server.base_url.replace("http://", "ws://") + "/ws/orgs/demo/"
@@ -100,3 +75,14 @@ def test_websocket_refuses_an_anonymous_visitor(embedded_server):
         assert refused.value.response.status_code == 403
 
     asyncio.run(scenario())
+
+
+def test_embedded_beat_runs_the_production_database_schedule(embedded_server):
+    import sqlite3
+
+    processes.wait_for(lambda: _health(embedded_server.base_url)[0] == 200, timeout=30, what="healthz 200")
+    database = sqlite3.connect(embedded_server.data_dir / "crisiscenter.sqlite3")
+    names = {row[0] for row in database.execute("SELECT name FROM django_celery_beat_periodictask")}
+    database.close()
+    assert "worker-heartbeat" in names
+    assert not list(processes.ROOT.glob("celerybeat-schedule*")), "beat fell back to the file scheduler"
