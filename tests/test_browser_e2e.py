@@ -1,0 +1,92 @@
+"""End to end in headless Chromium against the embedded server (what `make run` serves)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+DEMO_PASSWORD = "crisis-demo-2026"
+CHROMIUM = "/usr/bin/chromium"
+# Without these, Chromium keeps dialling Google on this offline machine.
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    import os
+
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: install the Debian packages chromium and chromium-driver (.ci/run does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def _log_in(page, base_url: str, username: str) -> None:
+    page.goto(f"{base_url}/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{base_url}/o/demo/")
+
+
+def test_a_role_change_by_the_admin_appears_live_in_the_managers_war_room(chromium, embedded_server):
+    from playwright.sync_api import expect
+
+    base_url = embedded_server.base_url
+    admin = chromium.new_context().new_page()
+    manager = chromium.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True).new_page()
+    _log_in(admin, base_url, "admin")
+    _log_in(manager, base_url, "manager")
+    expect(manager.locator("#live-status")).to_have_attribute("data-state", "live")
+
+    admin.get_by_role("link", name="Team").click()
+    admin.get_by_label("Role of Rita Responder").select_option("viewer")
+    admin.get_by_role("row", name="Rita Responder").get_by_role("button", name="Change").click()
+    expect(admin.get_by_role("status")).to_contain_text("Rita Responder is now viewer")
+
+    # The manager's page was never reloaded: the event came over the WebSocket.
+    expect(manager.locator("#event-list li").first).to_contain_text("Rita Responder is now viewer")
+    assert manager.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "the war room scrolls sideways on a phone"
+
+    admin.get_by_label("Role of Rita Responder").select_option("responder")
+    admin.get_by_role("row", name="Rita Responder").get_by_role("button", name="Change").click()
+    expect(manager.locator("#event-list li").first).to_contain_text("Rita Responder is now responder")
+
+
+def test_a_wrong_password_is_refused_with_a_clear_message(chromium, embedded_server):
+    from playwright.sync_api import expect
+
+    page = chromium.new_context().new_page()
+    page.goto(f"{embedded_server.base_url}/accounts/login/")
+    page.get_by_label("Username").fill("responder")
+    page.get_by_label("Password").fill("not-the-password")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_contain_text("didn't match")
+
+
+def test_the_organisation_switcher_and_audit_trail_work_for_the_admin(chromium, embedded_server):
+    from playwright.sync_api import expect
+
+    page = chromium.new_context().new_page()
+    _log_in(page, embedded_server.base_url, "admin")
+    page.get_by_text("Demo Brand").first.click()  # opens the switcher
+    page.get_by_role("link", name="+ New organisation").click()
+    page.get_by_label("Organisation name").fill("Second Brand")
+    page.get_by_label("Address").fill("second-brand")
+    page.get_by_role("button", name="Create").click()
+    expect(page.get_by_role("status")).to_contain_text("Second Brand is ready")
+
+    page.get_by_role("link", name="Audit").click()
+    expect(page.locator("table.audit")).to_contain_text("organization.created")
+
+    page.get_by_text("Second Brand").first.click()
+    page.get_by_role("link", name="Demo Brand").click()
+    page.wait_for_url(f"{embedded_server.base_url}/o/demo/")
