@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
+from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -241,3 +242,20 @@ class AuditListApi(APIView):
             until=_parse_time(request.query_params.get("until"), "until"),
         )
         return _paginated(self, request, entries, AuditEntryOut)
+
+
+class ObtainTokenApi(ObtainAuthToken):
+    """Exchange a username and password for an API token; failed attempts count towards the
+    same lockout as the login form, and a locked-out caller gets 429."""
+
+    @extend_schema(
+        request=inline_serializer("TokenRequest", fields={"username": serializers.CharField(), "password": serializers.CharField()}),
+        responses={200: inline_serializer("TokenResponse", fields={"token": serializers.CharField()})},
+    )
+    def post(self, request, *args, **kwargs):
+        from axes.handlers.proxy import AxesProxyHandler
+
+        username = request.data.get("username") if hasattr(request.data, "get") else None
+        if AxesProxyHandler.is_locked(request._request, {"username": username}):
+            raise exceptions.Throttled(detail="Too many failed log-ins; try again later or reset your password.")
+        return super().post(request, *args, **kwargs)

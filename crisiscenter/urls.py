@@ -2,13 +2,12 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 
 from crisiscenter import api, views
 
 api_v1 = [
     path("me/", api.MeApi.as_view(), name="api-me"),
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", api.ObtainTokenApi.as_view(), name="api-token"),
     path("organizations/", api.OrganizationListApi.as_view(), name="api-organizations"),
     path("organizations/<slug:slug>/", api.OrganizationDetailApi.as_view(), name="api-organization"),
     path("organizations/<slug:slug>/members/", api.MemberListApi.as_view(), name="api-members"),
