@@ -15,6 +15,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from crisiscenter.env import env_bool, env_int, env_list, env_str, env_url
+from crisiscenter.redis_config import channel_layer_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("CRISISCENTER_DATA_DIR", str(BASE_DIR / "var")))
@@ -221,12 +222,7 @@ else:
 
 # --- Channels ---------------------------------------------------------------------------
 if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": env_list("CHANNEL_LAYER_REDIS_URLS", [REDIS_URL]), "capacity": 1500, "expiry": 30},
-        }
-    }
+    CHANNEL_LAYERS = {"default": channel_layer_config(env_list("CHANNEL_LAYER_REDIS_URLS", [REDIS_URL]))}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "crisiscenter.layers.ThreadSafeInMemoryChannelLayer"}}
 

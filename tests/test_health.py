@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from crisiscenter.models import WorkerHeartbeat
+from crisiscenter.redis_config import channel_layer_config
 from tests import processes
 
 
@@ -81,7 +82,7 @@ def _ping(url: str) -> bool:
 def test_a_stopped_redis_turns_healthz_503(client, fresh_heartbeat, settings, disposable_redis):
     process, url = disposable_redis
     settings.CELERY_BROKER_URL = url
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [url]}}}
+    settings.CHANNEL_LAYERS = {"default": channel_layer_config([url])}
     assert client.get("/healthz").status_code == 200
 
     process.terminate()

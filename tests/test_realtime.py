@@ -14,6 +14,7 @@ from crisiscenter import services
 from crisiscenter.asgi import application
 from crisiscenter.models import Role
 from crisiscenter.realtime import broadcast_to_organization
+from crisiscenter.redis_config import CHANNEL_LAYER_SOCKET_TIMEOUT, channel_layer_config
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,12 +48,7 @@ def _broadcast_and_roll_back(organization) -> None:
 
 @pytest.fixture
 def redis_channel_layer(settings, redis_url):
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [redis_url], "prefix": f"test-{uuid.uuid4().hex[:8]}"},
-        }
-    }
+    settings.CHANNEL_LAYERS = {"default": channel_layer_config([redis_url], prefix=f"test-{uuid.uuid4().hex[:8]}")}
 
 
 @pytest.mark.parametrize("persona", ["alice", "bob", "carol", "dave"])
@@ -172,3 +168,21 @@ async def test_role_change_reaches_other_members_through_channels_redis(
     assert event["type"] == "member.role_changed"
     assert event["data"]["role"] == "admin"
     await carol_socket.disconnect()
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+async def test_an_idle_socket_outlives_the_blocking_wait_of_channels_redis(redis_channel_layer, personas, org_a):
+    """channels_redis blocks 5 s per wait; a client read timeout at or below that (redis-py 8's
+    default) used to crash every idle consumer. Idle for longer than one wait, then deliver."""
+    socket, connected = await _connect(personas["alice"], org_a.slug)
+    assert connected
+    await socket.receive_json_from(timeout=3)
+    assert CHANNEL_LAYER_SOCKET_TIMEOUT > 5
+
+    assert await socket.receive_nothing(timeout=7, interval=0.5)
+    await sync_to_async(_broadcast_and_commit)(org_a, "still here")
+
+    event = await socket.receive_json_from(timeout=5)
+    assert event["data"]["name"] == "still here"
+    await socket.disconnect()
