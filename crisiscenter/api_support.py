@@ -52,21 +52,31 @@ def exception_handler(exc, context):
 
 
 class OrganizationRole(BasePermission):
-    """Resolves ``slug`` to the caller's membership; non-members get 404, low roles get 403.
+    """Resolves ``slug`` to the caller's membership; anonymous callers get 401, non-members
+    404, low roles 403.
 
     Views declare ``required_roles = {"GET": Role.VIEWER, "POST": Role.ADMIN, ...}``; a method
     missing from the map is refused.
     """
 
     def has_permission(self, request, view) -> bool:
+        if not request.user or not request.user.is_authenticated:
+            # Refusing (rather than 404) lets DRF answer 401 with WWW-Authenticate, as elsewhere.
+            return False
         membership = selectors.membership_for(user=request.user, organization_slug=view.kwargs["slug"])
         if membership is None:
             raise exceptions.NotFound("No such organisation.")
         request.membership = membership
         request.organization = membership.organization
-        required = getattr(view, "required_roles", {}).get(request.method)
-        if request.method in ("HEAD", "OPTIONS"):
-            required = view.required_roles.get("GET")
+        roles = getattr(view, "required_roles", {})
+        if request.method == "HEAD":
+            required = roles.get("GET")
+        elif request.method == "OPTIONS":
+            # Describing an endpoint is for whoever may call at least one of its methods
+            # (an endpoint without GET, such as revoke, would otherwise refuse even owners).
+            required = min(roles.values(), key=lambda role: Role(role).rank, default=None)
+        else:
+            required = roles.get(request.method)
         if required is None:
             return False
         if not membership.has_role(required):

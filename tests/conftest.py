@@ -126,6 +126,28 @@ def charlie_membership(org_b):
     return _member(org_b, "charlie", Role.OWNER)
 
 
+# erin is an admin in A (the role between manager and owner); frank is a second responder
+# in A for the others to promote, demote and remove.
+@pytest.fixture
+def erin_membership(org_a):
+    return _member(org_a, "erin", Role.ADMIN)
+
+
+@pytest.fixture
+def frank_membership(org_a):
+    return _member(org_a, "frank", Role.RESPONDER)
+
+
+@pytest.fixture
+def erin(erin_membership):
+    return erin_membership.user
+
+
+@pytest.fixture
+def frank(frank_membership):
+    return frank_membership.user
+
+
 @pytest.fixture
 def alice(alice_membership):
     return alice_membership.user

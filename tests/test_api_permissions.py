@@ -1,0 +1,437 @@
+"""Who may call which API endpoint: one test per endpoint, method and persona.
+
+The rules: anonymous callers get 401 (with WWW-Authenticate), people outside the
+organisation get 404 (its existence is not confirmed), members below the required role get
+403, and everyone else a 2xx. Every error has the body
+``{"error": {"status", "code", "message", "fields"?}}``.
+
+Writes are checked twice: the status code, and the saved state afterwards (changed when the
+call was allowed, untouched when it was refused).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import pytest
+from rest_framework.authtoken.models import Token
+
+from crisiscenter import services
+from crisiscenter.models import AuditEntry, Invitation, Membership, Organization, Role
+from crisiscenter.urls import api_v1
+from tests.factories import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+ANYONE = "anyone"  # no authentication needed (the token exchange)
+SIGNED_IN = "signed in"  # any authenticated user, whatever their organisations
+
+# Org A roles of the personas; charlie owns org B and is an outsider to A.
+ROLE_IN_ACME = {"dave": Role.VIEWER, "bob": Role.RESPONDER, "carol": Role.MANAGER, "erin": Role.ADMIN, "alice": Role.OWNER}
+PERSONAS = ["anonymous", "charlie", *ROLE_IN_ACME]
+
+
+@dataclass(frozen=True)
+class Call:
+    route: str
+    method: str
+    path: str  # may name {frank} (frank's membership id) and {invitation} (a pending invitation's id)
+    who: str | Role  # ANYONE, SIGNED_IN, or the lowest role in org A that may do it
+    success: int
+    body: dict | None = None
+    # For writes: reads the state the call changes, to compare before and after.
+    state: Callable[[SimpleNamespace], object] | None = None
+
+
+def _organization_count(world) -> int:
+    return Organization.objects.count()
+
+
+def _acme_name(world) -> str:
+    world.org_a.refresh_from_db()
+    return world.org_a.name
+
+
+def _frank_role(world) -> str | None:
+    return Membership.unscoped.filter(pk=world.frank_membership.pk).values_list("role", flat=True).first()
+
+
+def _acme_invitation_emails(world) -> list[str]:
+    return sorted(Invitation.objects.for_organization(world.org_a).values_list("email", flat=True))
+
+
+def _invitation_revoked_at(world):
+    world.invitation.refresh_from_db()
+    return world.invitation.revoked_at
+
+
+def _frank_has_token(world) -> bool:
+    return Token.objects.filter(user=world.frank).exists()
+
+
+ACME = "/api/v1/organizations/acme"
+GET_HEAD_OPTIONS = ("GET", "HEAD", "OPTIONS")
+
+CALLS = [
+    *(Call("api-me", method, "/api/v1/me/", SIGNED_IN, 200) for method in GET_HEAD_OPTIONS),
+    Call(
+        "api-token", "POST", "/api/v1/auth/token/", ANYONE, 200,
+        body={"username": "frank", "password": PASSWORD}, state=_frank_has_token,
+    ),
+    Call("api-token", "OPTIONS", "/api/v1/auth/token/", ANYONE, 200),
+    *(Call("api-organizations", method, "/api/v1/organizations/", SIGNED_IN, 200) for method in GET_HEAD_OPTIONS),
+    Call(
+        "api-organizations", "POST", "/api/v1/organizations/", SIGNED_IN, 201,
+        body={"name": "Delta Rail", "slug": "delta"}, state=_organization_count,
+    ),
+    *(Call("api-organization", method, f"{ACME}/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
+    Call("api-organization", "PATCH", f"{ACME}/", Role.ADMIN, 200, body={"name": "Acme Foods Ltd"}, state=_acme_name),
+    *(Call("api-members", method, f"{ACME}/members/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
+    *(Call("api-member", method, f"{ACME}/members/{{frank}}/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
+    Call("api-member", "PATCH", f"{ACME}/members/{{frank}}/", Role.ADMIN, 200, body={"role": "manager"}, state=_frank_role),
+    # The view lets every member through (so anyone can leave); removing someone else
+    # needs admin, which the service enforces.
+    Call("api-member", "DELETE", f"{ACME}/members/{{frank}}/", Role.ADMIN, 204, state=_frank_role),
+    *(Call("api-invitations", method, f"{ACME}/invitations/", Role.ADMIN, 200) for method in GET_HEAD_OPTIONS),
+    Call(
+        "api-invitations", "POST", f"{ACME}/invitations/", Role.ADMIN, 201,
+        body={"email": "newcomer@example.com", "role": "responder"}, state=_acme_invitation_emails,
+    ),
+    Call(
+        "api-invitation-revoke", "POST", f"{ACME}/invitations/{{invitation}}/revoke/", Role.ADMIN, 200,
+        state=_invitation_revoked_at,
+    ),
+    Call("api-invitation-revoke", "OPTIONS", f"{ACME}/invitations/{{invitation}}/revoke/", Role.ADMIN, 200),
+    *(Call("api-audit", method, f"{ACME}/audit/", Role.ADMIN, 200) for method in GET_HEAD_OPTIONS),
+]
+
+
+def expected_status(call: Call, persona: str) -> int:
+    if call.who == ANYONE:
+        return call.success
+    if persona == "anonymous":
+        return 401
+    if call.who == SIGNED_IN:
+        return call.success
+    if persona == "charlie":
+        return 404
+    return call.success if ROLE_IN_ACME[persona].at_least(call.who) else 403
+
+
+def _cases(status_filter: Callable[[int, Call], bool]):
+    return [
+        pytest.param(call, persona, id=f"{call.method} {call.route} as {persona}")
+        for call in CALLS
+        for persona in PERSONAS
+        if status_filter(expected_status(call, persona), call)
+    ]
+
+
+@pytest.fixture
+def world(org_a, org_b, personas, erin, frank_membership, alice_membership, api_client_for):
+    invitation, _token = services.invitation_create(
+        organization=org_a, actor_membership=alice_membership, email="pending@example.com", role=Role.VIEWER
+    )
+    users = {**personas, "erin": erin}
+    return SimpleNamespace(
+        org_a=org_a,
+        frank=frank_membership.user,
+        frank_membership=frank_membership,
+        invitation=invitation,
+        users=users,
+        client_for=lambda persona: api_client_for(users[persona]),
+    )
+
+
+def _call(world, call: Call, persona: str):
+    path = call.path.format(frank=world.frank_membership.pk, invitation=world.invitation.pk)
+    send = getattr(world.client_for(persona), call.method.lower())
+    return send(path, call.body, format="json") if call.body is not None else send(path)
+
+
+def assert_error_body(response, status: int) -> dict:
+    error = response.json()["error"]
+    assert error["status"] == status
+    assert isinstance(error["code"], str) and error["code"]
+    assert isinstance(error["message"], str) and error["message"]
+    return error
+
+
+def _assert_refused(world, call: Call, persona: str, status: int):
+    before = call.state(world) if call.state else None
+
+    response = _call(world, call, persona)
+
+    assert response.status_code == status
+    if call.method != "HEAD":  # HEAD answers carry no body
+        assert_error_body(response, status)
+    if call.state:
+        assert call.state(world) == before
+    return response
+
+
+# --- The matrix -------------------------------------------------------------------------
+@pytest.mark.parametrize(("call", "persona"), _cases(lambda status, call: status == 401))
+def test_anonymous_caller_gets_401_with_an_authenticate_challenge(world, call, persona):
+    response = _assert_refused(world, call, persona, 401)
+
+    assert response["WWW-Authenticate"] == "Token"
+    if call.method != "HEAD":
+        assert response.json()["error"]["code"] == "not_authenticated"
+
+
+@pytest.mark.parametrize(("call", "persona"), _cases(lambda status, call: status == 404))
+def test_outsider_gets_404_on_every_endpoint_of_another_organisation(world, call, persona):
+    response = _assert_refused(world, call, persona, 404)
+
+    if call.method != "HEAD":
+        assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize(("call", "persona"), _cases(lambda status, call: status == 403))
+def test_member_below_the_required_role_gets_403(world, call, persona):
+    response = _assert_refused(world, call, persona, 403)
+
+    if call.method != "HEAD":
+        assert response.json()["error"]["code"] == "permission_denied"
+
+
+@pytest.mark.parametrize(("call", "persona"), _cases(lambda status, call: 200 <= status < 300))
+def test_caller_with_the_required_role_succeeds(world, call, persona):
+    before = call.state(world) if call.state else None
+
+    response = _call(world, call, persona)
+
+    assert response.status_code == call.success, response.content
+    if call.state:
+        assert call.state(world) != before
+
+
+def test_the_matrix_covers_every_api_route_and_method():
+    served = set()
+    for pattern in api_v1:
+        view_class = pattern.callback.cls
+        methods = {name.upper() for name in view_class.http_method_names if hasattr(view_class, name)}
+        if "GET" in methods:
+            methods.add("HEAD")  # Django answers HEAD with the GET handler
+        served |= {(pattern.name, method) for method in methods}
+
+    assert {(call.route, call.method) for call in CALLS} == served
+
+
+def test_the_matrix_roles_match_the_roles_the_views_declare():
+    views = {pattern.name: pattern.callback.cls for pattern in api_v1}
+    for call in CALLS:
+        declared = getattr(views[call.route], "required_roles", None)
+        if declared is None or call.method in ("HEAD", "OPTIONS"):
+            continue
+        if (call.route, call.method) == ("api-member", "DELETE"):
+            assert declared["DELETE"] == Role.VIEWER  # leaving is for everyone; see the matrix row
+            continue
+        assert declared[call.method] == call.who, f"{call.method} {call.route}"
+
+
+# --- Error bodies -----------------------------------------------------------------------
+def test_invalid_input_gets_400_naming_each_bad_field(alice, org_a, api_client_for):
+    response = api_client_for(alice).post(f"{ACME}/invitations/", {"email": "not-an-address", "role": "captain"}, format="json")
+
+    assert response.status_code == 400
+    error = assert_error_body(response, 400)
+    assert error["code"] == "invalid"
+    assert set(error["fields"]) == {"email", "role"}
+    assert not Invitation.objects.for_organization(org_a).exists()
+
+
+def test_a_service_refusal_about_one_field_names_that_field(alice, api_client_for):
+    response = api_client_for(alice).post("/api/v1/organizations/", {"name": "Delta", "slug": "-delta-"}, format="json")
+
+    assert response.status_code == 400
+    error = assert_error_body(response, 400)
+    assert error["code"] == "invalid_slug"
+    assert list(error["fields"]) == ["slug"]
+    assert not Organization.objects.filter(name="Delta").exists()
+
+
+def test_a_non_numeric_audit_actor_filter_is_a_400_naming_the_parameter(alice, api_client_for):
+    response = api_client_for(alice).get(f"{ACME}/audit/", {"actor": "alice"})
+
+    assert response.status_code == 400
+    assert list(assert_error_body(response, 400)["fields"]) == ["actor"]
+
+
+# --- Pagination -------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("path", "expected_count"),
+    [
+        pytest.param("/api/v1/organizations/", lambda world: 1, id="organizations"),
+        pytest.param(f"{ACME}/members/", lambda world: 6, id="members"),  # alice, bob, carol, dave, erin, frank
+        pytest.param(f"{ACME}/invitations/", lambda world: 1, id="invitations"),
+        pytest.param(
+            f"{ACME}/audit/", lambda world: AuditEntry.objects.for_organization(world.org_a).count(), id="audit"
+        ),
+    ],
+)
+def test_list_endpoints_are_paginated(world, path, expected_count):
+    response = world.client_for("alice").get(path, {"page_size": 1})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"count", "next", "previous", "results"}
+    assert body["count"] == expected_count(world)
+    assert len(body["results"]) == 1
+    assert body["previous"] is None
+    assert (body["next"] is not None) == (body["count"] > 1)
+
+
+# --- Roles and membership ---------------------------------------------------------------
+def test_the_last_owner_cannot_demote_herself(alice_membership, api_client_for):
+    response = api_client_for(alice_membership.user).patch(
+        f"{ACME}/members/{alice_membership.pk}/", {"role": "admin"}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert assert_error_body(response, 400)["code"] == "last_owner"
+    alice_membership.refresh_from_db()
+    assert alice_membership.role == Role.OWNER
+
+
+def test_an_owner_can_step_down_once_there_is_another_owner(alice_membership, erin_membership, api_client_for):
+    alice_api = api_client_for(alice_membership.user)
+    assert alice_api.patch(f"{ACME}/members/{erin_membership.pk}/", {"role": "owner"}, format="json").status_code == 200
+
+    response = alice_api.patch(f"{ACME}/members/{alice_membership.pk}/", {"role": "admin"}, format="json")
+
+    assert response.status_code == 200
+    alice_membership.refresh_from_db()
+    erin_membership.refresh_from_db()
+    assert (alice_membership.role, erin_membership.role) == (Role.ADMIN, Role.OWNER)
+
+
+def test_the_last_owner_cannot_leave(alice_membership, api_client_for):
+    response = api_client_for(alice_membership.user).delete(f"{ACME}/members/{alice_membership.pk}/")
+
+    assert response.status_code == 400
+    assert assert_error_body(response, 400)["code"] == "last_owner"
+    assert Membership.unscoped.filter(pk=alice_membership.pk).exists()
+
+
+def test_an_admin_cannot_make_anyone_owner(erin, frank_membership, api_client_for):
+    response = api_client_for(erin).patch(f"{ACME}/members/{frank_membership.pk}/", {"role": "owner"}, format="json")
+
+    assert response.status_code == 403
+    assert assert_error_body(response, 403)["code"] == "permission_denied"
+    frank_membership.refresh_from_db()
+    assert frank_membership.role == Role.RESPONDER
+
+
+def test_an_admin_cannot_change_an_owners_role(erin, alice_membership, api_client_for):
+    response = api_client_for(erin).patch(f"{ACME}/members/{alice_membership.pk}/", {"role": "viewer"}, format="json")
+
+    assert response.status_code == 403
+    alice_membership.refresh_from_db()
+    assert alice_membership.role == Role.OWNER
+
+
+def test_an_admin_cannot_invite_an_owner(erin, org_a, api_client_for):
+    response = api_client_for(erin).post(
+        f"{ACME}/invitations/", {"email": "boss@example.com", "role": "owner"}, format="json"
+    )
+
+    assert response.status_code == 403
+    assert not Invitation.objects.for_organization(org_a).exists()
+
+
+def test_a_responder_can_leave_the_organisation(bob_membership, api_client_for):
+    response = api_client_for(bob_membership.user).delete(f"{ACME}/members/{bob_membership.pk}/")
+
+    assert response.status_code == 204
+    assert not Membership.unscoped.filter(pk=bob_membership.pk).exists()
+    left = AuditEntry.objects.for_organization(bob_membership.organization).get(action="member.left")
+    assert (left.actor_id, left.object_id, left.source) == (bob_membership.user_id, str(bob_membership.pk), "api")
+
+
+def test_a_responder_cannot_remove_another_member(bob, carol_membership, api_client_for):
+    response = api_client_for(bob).delete(f"{ACME}/members/{carol_membership.pk}/")
+
+    assert response.status_code == 403
+    assert assert_error_body(response, 403)["code"] == "permission_denied"
+    assert Membership.unscoped.filter(pk=carol_membership.pk).exists()
+
+
+# --- Tenant isolation -------------------------------------------------------------------
+@pytest.mark.parametrize("path", ["members/", "invitations/", "audit/", "members/{alice}/"])
+def test_outsider_cannot_see_org_a_data_even_with_a_guessed_id(charlie, alice_membership, api_client_for, path):
+    response = api_client_for(charlie).get(f"{ACME}/{path.format(alice=alice_membership.pk)}")
+
+    assert response.status_code == 404
+    # The same answer as for an organisation that does not exist: nothing is confirmed.
+    assert response.json() == api_client_for(charlie).get("/api/v1/organizations/no-such-org/").json()
+
+
+@pytest.mark.parametrize("method", ["get", "patch", "delete"])
+def test_outsider_cannot_reach_an_org_a_member_through_his_own_organisation(
+    charlie, alice_membership, api_client_for, method
+):
+    response = getattr(api_client_for(charlie), method)(
+        f"/api/v1/organizations/bravo/members/{alice_membership.pk}/", {"role": "viewer"}, format="json"
+    )
+
+    assert response.status_code == 404
+    assert assert_error_body(response, 404)["code"] == "not_found"
+    alice_membership.refresh_from_db()
+    assert alice_membership.role == Role.OWNER
+
+
+def test_outsider_cannot_revoke_an_org_a_invitation_through_his_own_organisation(world):
+    response = world.client_for("charlie").post(f"/api/v1/organizations/bravo/invitations/{world.invitation.pk}/revoke/")
+
+    assert response.status_code == 404
+    world.invitation.refresh_from_db()
+    assert world.invitation.is_pending()
+
+
+def test_audit_entries_of_org_a_never_appear_in_org_b_audit_list(
+    alice_membership, charlie_membership, org_a, org_b, api_client_for
+):
+    services.organization_rename(organization=org_a, actor_membership=alice_membership, name="Acme Foods Ltd")
+    services.organization_rename(organization=org_b, actor_membership=charlie_membership, name="Bravo Airways")
+    acme_entry = AuditEntry.objects.for_organization(org_a).get(action="organization.renamed")
+    bravo_entry = AuditEntry.objects.for_organization(org_b).get(action="organization.renamed")
+
+    response = api_client_for(charlie_membership.user).get("/api/v1/organizations/bravo/audit/", {"page_size": 200})
+
+    assert response.status_code == 200
+    listed = {entry["id"] for entry in response.json()["results"]}
+    assert bravo_entry.pk in listed
+    assert acme_entry.pk not in listed
+    assert api_client_for(charlie_membership.user).get(f"{ACME}/audit/").status_code == 404
+
+
+def test_organization_list_shows_only_the_callers_own_organisations(charlie, alice, api_client_for):
+    response = api_client_for(charlie).get("/api/v1/organizations/")
+
+    assert [row["organization"]["slug"] for row in response.json()["results"]] == ["bravo"]
+
+
+# --- Schema -----------------------------------------------------------------------------
+def test_the_schema_is_an_openapi_3_document_for_signed_in_users(alice, api_client_for):
+    response = api_client_for(alice).get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+
+    assert response.status_code == 200
+    document = response.json()
+    assert document["openapi"].startswith("3.")
+    assert "/api/v1/organizations/{slug}/members/" in document["paths"]
+
+
+def test_the_schema_and_docs_are_public(db, api_client_for):
+    # drf-spectacular's SERVE_PERMISSIONS default (AllowAny): the shape of the API is not a
+    # secret, its data is. Pin it so that a change is a decision, not an accident.
+    anonymous = api_client_for(None)
+
+    schema = anonymous.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+
+    assert schema.status_code == 200
+    assert schema.json()["openapi"].startswith("3.")
+    assert anonymous.get("/api/docs/").status_code == 200

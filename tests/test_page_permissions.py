@@ -1,0 +1,360 @@
+"""Who may open which page and submit which form: one test per page, method and persona.
+
+The rules: anonymous visitors are sent to the login page, people outside the organisation
+get 404, members below the required role 403, everyone else 200 (or a 302 after a
+successful POST). Every POST is checked against the saved state too: changed when allowed,
+untouched when refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import SimpleNamespace
+from urllib.parse import quote
+
+import pytest
+
+from crisiscenter import services
+from crisiscenter.models import AuditEntry, Invitation, Membership, Organization, Role
+from crisiscenter.urls import organization_pages
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+SIGNED_IN = "signed in"
+
+ROLE_IN_ACME = {"dave": Role.VIEWER, "bob": Role.RESPONDER, "carol": Role.MANAGER, "erin": Role.ADMIN, "alice": Role.OWNER}
+PERSONAS = ["anonymous", "charlie", *ROLE_IN_ACME]
+
+
+@dataclass(frozen=True)
+class Page:
+    route: str
+    method: str
+    path: str  # may name {frank} (frank's membership id) and {invitation} (a pending invitation's id)
+    who: str | Role  # SIGNED_IN, or the lowest role in org A that may do it
+    success: int
+    data: dict | None = None
+    redirect: str | None = None  # where a successful POST lands
+    state: Callable[[SimpleNamespace], object] | None = None
+
+
+def _organization_slugs(world) -> list[str]:
+    return sorted(Organization.objects.values_list("slug", flat=True))
+
+
+def _token_regenerations(world) -> int:
+    return AuditEntry.unscoped.filter(action="api_token.regenerated").count()
+
+
+def _acme_name(world) -> str:
+    world.org_a.refresh_from_db()
+    return world.org_a.name
+
+
+def _acme_invitation_emails(world) -> list[str]:
+    return sorted(Invitation.objects.for_organization(world.org_a).values_list("email", flat=True))
+
+
+def _frank_role(world) -> str | None:
+    return Membership.unscoped.filter(pk=world.frank_membership.pk).values_list("role", flat=True).first()
+
+
+def _invitation_revoked_at(world):
+    world.invitation.refresh_from_db()
+    return world.invitation.revoked_at
+
+
+ACME = "/o/acme"
+
+PAGES = [
+    Page("home", "GET", "/", SIGNED_IN, 302),
+    Page("organization-create", "GET", "/o/new/", SIGNED_IN, 200),
+    Page(
+        "organization-create", "POST", "/o/new/", SIGNED_IN, 302,
+        data={"name": "Delta Rail", "slug": "delta"}, redirect="/o/delta/members/", state=_organization_slugs,
+    ),
+    Page("account", "GET", "/account/", SIGNED_IN, 200),
+    Page("account", "POST", "/account/", SIGNED_IN, 200, state=_token_regenerations),
+    Page("war-room", "GET", f"{ACME}/", Role.VIEWER, 200),
+    Page("organization-settings", "GET", f"{ACME}/settings/", Role.ADMIN, 200),
+    Page(
+        "organization-settings", "POST", f"{ACME}/settings/", Role.ADMIN, 302,
+        data={"name": "Acme Foods Ltd"}, redirect=f"{ACME}/settings/", state=_acme_name,
+    ),
+    Page("members", "GET", f"{ACME}/members/", Role.VIEWER, 200),
+    Page(
+        "member-invite", "POST", f"{ACME}/members/invite/", Role.ADMIN, 302,
+        data={"email": "newcomer@example.com", "role": "responder"}, redirect=f"{ACME}/members/",
+        state=_acme_invitation_emails,
+    ),
+    Page(
+        "member-role", "POST", f"{ACME}/members/{{frank}}/role/", Role.ADMIN, 302,
+        data={"role": "manager"}, redirect=f"{ACME}/members/", state=_frank_role,
+    ),
+    # Every member may post here to leave; removing someone else needs admin (the service).
+    Page(
+        "member-remove", "POST", f"{ACME}/members/{{frank}}/remove/", Role.ADMIN, 302,
+        redirect=f"{ACME}/members/", state=_frank_role,
+    ),
+    Page(
+        "invitation-revoke", "POST", f"{ACME}/invitations/{{invitation}}/revoke/", Role.ADMIN, 302,
+        redirect=f"{ACME}/members/", state=_invitation_revoked_at,
+    ),
+    Page("audit-log", "GET", f"{ACME}/audit/", Role.ADMIN, 200),
+]
+
+
+def expected_status(page: Page, persona: str) -> int:
+    if persona == "anonymous":
+        return 302  # to the login page
+    if page.who == SIGNED_IN:
+        return page.success
+    if persona == "charlie":
+        return 404
+    return page.success if ROLE_IN_ACME[persona].at_least(page.who) else 403
+
+
+def _cases(keep: Callable[[str, int], bool]):
+    return [
+        pytest.param(page, persona, id=f"{page.method} {page.route} as {persona}")
+        for page in PAGES
+        for persona in PERSONAS
+        if keep(persona, expected_status(page, persona))
+    ]
+
+
+@pytest.fixture
+def world(org_a, org_b, personas, erin, frank_membership, alice_membership, login_client):
+    invitation, _token = services.invitation_create(
+        organization=org_a, actor_membership=alice_membership, email="pending@example.com", role=Role.VIEWER
+    )
+    users = {**personas, "erin": erin}
+    return SimpleNamespace(
+        org_a=org_a,
+        frank_membership=frank_membership,
+        invitation=invitation,
+        browser_for=lambda persona: login_client(users[persona]),
+    )
+
+
+def _path(world, page: Page) -> str:
+    return page.path.format(frank=world.frank_membership.pk, invitation=world.invitation.pk)
+
+
+def _visit(world, page: Page, persona: str):
+    browser = world.browser_for(persona)
+    if page.method == "POST":
+        return browser.post(_path(world, page), page.data or {})
+    return browser.get(_path(world, page))
+
+
+def _assert_refused(world, page: Page, persona: str, status: int):
+    before = page.state(world) if page.state else None
+
+    response = _visit(world, page, persona)
+
+    assert response.status_code == status
+    if page.state:
+        assert page.state(world) == before
+    return response
+
+
+# --- The matrix -------------------------------------------------------------------------
+@pytest.mark.parametrize(("page", "persona"), _cases(lambda persona, status: persona == "anonymous"))
+def test_anonymous_visitor_is_sent_to_the_login_page(world, page, persona):
+    response = _assert_refused(world, page, persona, 302)
+
+    assert response["Location"] == f"/accounts/login/?next={quote(_path(world, page))}"
+
+
+@pytest.mark.parametrize(("page", "persona"), _cases(lambda persona, status: status == 404))
+def test_outsider_gets_404_on_every_page_of_another_organisation(world, page, persona):
+    _assert_refused(world, page, persona, 404)
+
+
+@pytest.mark.parametrize(("page", "persona"), _cases(lambda persona, status: status == 403))
+def test_member_below_the_required_role_gets_403(world, page, persona):
+    response = _assert_refused(world, page, persona, 403)
+
+    assert b"Not allowed" in response.content
+
+
+@pytest.mark.parametrize(
+    ("page", "persona"), _cases(lambda persona, status: persona != "anonymous" and status in (200, 302))
+)
+def test_visitor_with_the_required_role_is_served(world, page, persona):
+    before = page.state(world) if page.state else None
+
+    response = _visit(world, page, persona)
+
+    assert response.status_code == page.success
+    if page.redirect:
+        assert response["Location"] == page.redirect
+    if page.state:
+        assert page.state(world) != before
+
+
+def test_the_matrix_covers_every_organisation_page_and_the_account_pages():
+    covered = {page.route for page in PAGES}
+
+    assert {pattern.name for pattern in organization_pages} <= covered
+    assert {"home", "organization-create", "account"} <= covered
+
+
+# --- Roles and membership ---------------------------------------------------------------
+@pytest.mark.parametrize(("persona", "destination"), [("alice", "/o/acme/"), ("dave", "/o/acme/"), ("charlie", "/o/bravo/")])
+def test_home_sends_each_member_to_their_organisations_war_room(personas, login_client, persona, destination):
+    response = login_client(personas[persona]).get("/")
+
+    assert response.status_code == 302
+    assert response["Location"] == destination
+
+
+def test_a_responder_can_leave_from_the_members_page(bob_membership, login_client):
+    response = login_client(bob_membership.user).post(f"{ACME}/members/{bob_membership.pk}/remove/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+    assert not Membership.unscoped.filter(pk=bob_membership.pk).exists()
+
+
+def test_the_last_owner_cannot_leave_and_is_told_why(alice_membership, login_client):
+    browser = login_client(alice_membership.user)
+
+    response = browser.post(f"{ACME}/members/{alice_membership.pk}/remove/", follow=True)
+
+    assert response.redirect_chain == [(f"{ACME}/members/", 302)]
+    assert b"needs at least one owner" in response.content
+    assert Membership.unscoped.filter(pk=alice_membership.pk).exists()
+
+
+def test_the_last_owner_cannot_demote_herself_from_the_members_page(alice_membership, login_client):
+    response = login_client(alice_membership.user).post(
+        f"{ACME}/members/{alice_membership.pk}/role/", {"role": "admin"}, follow=True
+    )
+
+    assert b"needs at least one owner" in response.content
+    alice_membership.refresh_from_db()
+    assert alice_membership.role == Role.OWNER
+
+
+def test_an_admin_cannot_make_anyone_owner_from_the_members_page(erin, frank_membership, login_client):
+    response = login_client(erin).post(f"{ACME}/members/{frank_membership.pk}/role/", {"role": "owner"})
+
+    assert response.status_code == 403
+    frank_membership.refresh_from_db()
+    assert frank_membership.role == Role.RESPONDER
+
+
+def test_a_manager_cannot_remove_a_member(carol, frank_membership, login_client):
+    response = login_client(carol).post(f"{ACME}/members/{frank_membership.pk}/remove/")
+
+    assert response.status_code == 403
+    assert Membership.unscoped.filter(pk=frank_membership.pk).exists()
+
+
+@pytest.mark.parametrize("action", ["role", "remove"])
+def test_outsider_cannot_act_on_an_org_a_member_through_his_own_organisation(
+    charlie, frank_membership, login_client, action
+):
+    response = login_client(charlie).post(f"/o/bravo/members/{frank_membership.pk}/{action}/", {"role": "viewer"})
+
+    assert response.status_code == 404
+    frank_membership.refresh_from_db()
+    assert frank_membership.role == Role.RESPONDER
+
+
+def test_outsider_cannot_revoke_an_org_a_invitation_through_his_own_organisation(world, login_client, charlie):
+    response = login_client(charlie).post(f"/o/bravo/invitations/{world.invitation.pk}/revoke/")
+
+    assert response.status_code == 404
+    world.invitation.refresh_from_db()
+    assert world.invitation.is_pending()
+
+
+def test_only_admins_see_the_invitation_list_on_the_members_page(world, login_client, personas, erin):
+    assert b"pending@example.com" in login_client(erin).get(f"{ACME}/members/").content
+    assert b"pending@example.com" not in login_client(personas["carol"]).get(f"{ACME}/members/").content
+
+
+# --- Accepting an invitation ------------------------------------------------------------
+@pytest.fixture
+def grace_invitation(org_a, alice_membership):
+    """An invitation for grace@example.com to join org A as a responder, and its token."""
+    return services.invitation_create(
+        organization=org_a, actor_membership=alice_membership, email="grace@example.com", role=Role.RESPONDER
+    )
+
+
+@pytest.fixture
+def grace(db):
+    return UserFactory(username="grace", email="grace@example.com")
+
+
+def test_anonymous_visitor_sees_the_invitation_with_a_sign_up_form(grace_invitation, login_client):
+    _invitation, token = grace_invitation
+
+    response = login_client(None).get(f"/invitations/{token}/")
+
+    assert response.status_code == 200
+    assert b'name="username"' in response.content
+    assert b"Acme Foods" in response.content
+
+
+@pytest.mark.parametrize("persona", ["anonymous", "alice", "charlie"])
+def test_an_unknown_invitation_token_is_404_for_everyone(personas, login_client, persona):
+    assert login_client(personas[persona]).get("/invitations/not-a-real-token/").status_code == 404
+
+
+def test_the_invitee_accepts_while_signed_in_and_joins_with_the_invited_role(grace, grace_invitation, login_client):
+    invitation, token = grace_invitation
+
+    response = login_client(grace).post(f"/invitations/{token}/")
+
+    assert response.status_code == 302
+    assert response["Location"] == f"{ACME}/"
+    membership = Membership.objects.for_organization(invitation.organization).get(user=grace)
+    assert membership.role == Role.RESPONDER
+    invitation.refresh_from_db()
+    assert (invitation.status, invitation.accepted_by) == ("accepted", grace)
+
+
+def test_a_newcomer_accepts_by_creating_an_account(grace_invitation, login_client):
+    invitation, token = grace_invitation
+    browser = login_client(None)
+
+    response = browser.post(
+        f"/invitations/{token}/", {"username": "grace", "display_name": "Grace", "password": "a-long-enough-passphrase"}
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == f"{ACME}/"
+    membership = Membership.objects.for_organization(invitation.organization).select_related("user").get(user__username="grace")
+    assert (membership.user.email, membership.role) == ("grace@example.com", Role.RESPONDER)
+    assert browser.get(f"{ACME}/").status_code == 200
+
+
+def test_someone_else_signed_in_cannot_accept_the_invitation(charlie, grace_invitation, login_client):
+    invitation, token = grace_invitation
+
+    response = login_client(charlie).post(f"/invitations/{token}/")
+
+    assert response.status_code == 400
+    assert b"grace@example.com" in response.content
+    assert not Membership.objects.for_organization(invitation.organization).filter(user=charlie).exists()
+    invitation.refresh_from_db()
+    assert invitation.is_pending()
+
+
+def test_a_revoked_invitation_cannot_be_accepted_from_its_page(grace, grace_invitation, alice_membership, login_client):
+    invitation, token = grace_invitation
+    services.invitation_revoke(invitation=invitation, actor_membership=alice_membership)
+
+    response = login_client(grace).post(f"/invitations/{token}/")
+
+    assert response.status_code == 400
+    assert b"revoked" in response.content
+    assert not Membership.objects.for_organization(invitation.organization).filter(user=grace).exists()
+
