@@ -56,7 +56,7 @@ class OrganizationRole(BasePermission):
     404, low roles 403.
 
     Views declare ``required_roles = {"GET": Role.VIEWER, "POST": Role.ADMIN, ...}``; a method
-    missing from the map is refused.
+    the view implements but the map forgets is refused, one it does not implement gets 405.
     """
 
     def has_permission(self, request, view) -> bool:
@@ -78,8 +78,32 @@ class OrganizationRole(BasePermission):
         else:
             required = roles.get(request.method)
         if required is None:
-            return False
+            # Not implemented at all: let DRF answer 405. Implemented but unmapped: refuse.
+            return not hasattr(view, request.method.lower())
         if not membership.has_role(required):
             raise exceptions.PermissionDenied(f"This needs the {Role(required).label.lower()} role or higher.")
         return True
 
+
+
+def api_not_found(request, exception=None):
+    """404 for unknown URLs: the shared JSON error under /api/, the HTML page elsewhere."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": {"status": 404, "code": "not_found", "message": "No such API endpoint."}}, status=404)
+    return page_not_found(request, exception)
+
+
+def api_server_error(request):
+    """500: the shared JSON error under /api/ (details are in the server log), HTML elsewhere."""
+    from django.http import JsonResponse
+    from django.views.defaults import server_error
+
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {"error": {"status": 500, "code": "server_error", "message": "Something went wrong on our side; it was logged."}},
+            status=500,
+        )
+    return server_error(request)

@@ -121,6 +121,7 @@ if DATABASE_URL:
     }
 else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
+    (DATA_DIR / "staticfiles").mkdir(exist_ok=True)  # whitenoise warns when STATIC_ROOT is missing
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",

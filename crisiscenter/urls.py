@@ -46,3 +46,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),
 ]
+
+handler404 = "crisiscenter.api_support.api_not_found"
+handler500 = "crisiscenter.api_support.api_server_error"

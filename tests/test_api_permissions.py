@@ -435,3 +435,42 @@ def test_the_schema_and_docs_are_public(db, api_client_for):
     assert schema.status_code == 200
     assert schema.json()["openapi"].startswith("3.")
     assert anonymous.get("/api/docs/").status_code == 200
+
+
+def test_an_unimplemented_method_is_405_with_the_error_shape(alice, api_client_for):
+    response = api_client_for(alice).put(f"{ACME}/", {"name": "x"}, format="json")
+
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_an_unknown_api_url_is_a_json_404(alice, api_client_for):
+    response = api_client_for(alice).get("/api/v1/no-such-thing/")
+
+    assert response.status_code == 404
+    assert response.json() == {"error": {"status": 404, "code": "not_found", "message": "No such API endpoint."}}
+
+
+def test_an_unknown_page_is_the_html_404(alice, login_client):
+    response = login_client(alice).get("/no-such-page/")
+
+    assert response.status_code == 404
+    assert b"Not found" in response.content
+
+
+def test_an_api_crash_is_a_json_500_without_details(alice, monkeypatch):
+    from django.test import Client
+
+    from crisiscenter import selectors
+
+    def explode(**kwargs):
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(selectors, "memberships_of", explode)
+    browser = Client(raise_request_exception=False)
+    token, _ = Token.objects.get_or_create(user=alice)
+    response = browser.get("/api/v1/organizations/", HTTP_AUTHORIZATION=f"Token {token.key}")
+
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "server_error"
+    assert b"on fire" not in response.content
