@@ -38,6 +38,24 @@ def wait_for(condition: Callable[[], bool], *, timeout: float, what: str, proces
     raise AssertionError(f"timed out after {timeout} s waiting for {what}" + (f":\n{read_log(process)}" if process else ""))
 
 
+def health(base_url: str) -> tuple[int, dict]:
+    """GET /healthz: (status code, report), whether it answered 200 or 503."""
+    import json
+    import urllib.error
+
+    try:
+        response = urllib.request.urlopen(f"{base_url}/healthz", timeout=5)
+        return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def procfile() -> dict[str, str]:
+    """The Procfile's processes: name -> command."""
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    return dict(line.split(": ", 1) for line in lines if line.strip() and not line.startswith("#"))
+
+
 def read_log(process: subprocess.Popen) -> str:
     log = getattr(process, "log_path", None)
     return Path(log).read_text(errors="replace")[-4000:] if log else ""

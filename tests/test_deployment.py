@@ -13,19 +13,16 @@ def _compose() -> dict:
     return yaml.safe_load((processes.ROOT / "docker-compose.yml").read_text())
 
 
-def _procfile() -> dict[str, str]:
-    lines = (processes.ROOT / "Procfile").read_text().splitlines()
-    return dict(line.split(": ", 1) for line in lines if line.strip())
 
 
 def test_compose_runs_postgres_redis_and_every_procfile_process():
     services = _compose()["services"]
-    assert {"postgres", "redis", "migrate", "nginx"} | set(_procfile()) <= set(services)
+    assert {"postgres", "redis", "migrate", "nginx"} | set(processes.procfile()) <= set(services)
 
 
 def test_compose_processes_run_the_same_programs_as_the_procfile():
     services = _compose()["services"]
-    for name, command in _procfile().items():
+    for name, command in processes.procfile().items():
         procfile_program = shlex.split(command)[:4]
         compose_program = services[name]["command"][:4]
         # Same program and the same app/module; ports and concurrency are deployment knobs.
@@ -35,7 +32,7 @@ def test_compose_processes_run_the_same_programs_as_the_procfile():
 
 def test_every_app_service_uses_postgres_and_redis_and_waits_for_migrations():
     services = _compose()["services"]
-    for name in _procfile():
+    for name in processes.procfile():
         environment = services[name]["environment"]
         assert environment["DATABASE_URL"].startswith("postgres://"), name
         assert environment["REDIS_URL"].startswith("redis://"), name

@@ -16,12 +16,6 @@ from tests import processes
 pytestmark = pytest.mark.slow
 
 
-def _health(base_url: str) -> tuple[int, dict]:
-    try:
-        response = urllib.request.urlopen(f"{base_url}/healthz", timeout=5)
-        return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def test_it_serves_the_login_page_and_static_files(embedded_server):
@@ -33,14 +27,14 @@ def test_it_serves_the_login_page_and_static_files(embedded_server):
 
 
 def test_healthz_is_ok_with_the_in_process_worker_and_beat(embedded_server):
-    processes.wait_for(lambda: _health(embedded_server.base_url)[0] == 200, timeout=30, what="healthz 200")
-    status, report = _health(embedded_server.base_url)
+    processes.wait_for(lambda: processes.health(embedded_server.base_url)[0] == 200, timeout=30, what="healthz 200")
+    status, report = processes.health(embedded_server.base_url)
     assert report["mode"] == "embedded"
     assert report["checks"]["database"]["vendor"] == "sqlite"
     first_beat = report["checks"]["worker"]["last_heartbeat"]
     # Beat keeps scheduling the heartbeat (every 2 s here), so it moves on.
     processes.wait_for(
-        lambda: _health(embedded_server.base_url)[1]["checks"]["worker"]["last_heartbeat"] != first_beat,
+        lambda: processes.health(embedded_server.base_url)[1]["checks"]["worker"]["last_heartbeat"] != first_beat,
         timeout=20,
         what="a newer heartbeat from beat",
     )
@@ -80,7 +74,7 @@ def test_websocket_refuses_an_anonymous_visitor(embedded_server):
 def test_embedded_beat_runs_the_production_database_schedule(embedded_server):
     import sqlite3
 
-    processes.wait_for(lambda: _health(embedded_server.base_url)[0] == 200, timeout=30, what="healthz 200")
+    processes.wait_for(lambda: processes.health(embedded_server.base_url)[0] == 200, timeout=30, what="healthz 200")
     database = sqlite3.connect(embedded_server.data_dir / "crisiscenter.sqlite3")
     names = {row[0] for row in database.execute("SELECT name FROM django_celery_beat_periodictask")}
     database.close()

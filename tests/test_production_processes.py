@@ -8,8 +8,6 @@ import asyncio
 import json
 import os
 import subprocess
-import urllib.error
-import urllib.request
 
 import pytest
 import websockets
@@ -22,17 +20,8 @@ from tests.factories import PASSWORD, MembershipFactory, OrganizationFactory, Us
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def _procfile() -> dict[str, str]:
-    lines = (processes.ROOT / "Procfile").read_text().splitlines()
-    return dict(line.split(": ", 1) for line in lines if line.strip() and not line.startswith("#"))
 
 
-def _health(base_url: str) -> tuple[int, dict]:
-    try:
-        response = urllib.request.urlopen(f"{base_url}/healthz", timeout=5)
-        return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 @pytest.fixture
@@ -55,11 +44,11 @@ def production(redis_url, tmp_path):
     subprocess.run([processes.python(), "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=processes.ROOT, env=env, check=True)
     started = {
         name: processes.start(["bash", "-c", f"exec {command}"], env=env, log_path=tmp_path / f"{name}.log")
-        for name, command in _procfile().items()
+        for name, command in processes.procfile().items()
     }
     web_url = f"http://127.0.0.1:{web_port}"
     try:
-        processes.wait_for(lambda: _health(web_url)[0] == 200, timeout=60, what="healthz 200 from the web process", process=started["web"])
+        processes.wait_for(lambda: processes.health(web_url)[0] == 200, timeout=60, what="healthz 200 from the web process", process=started["web"])
         yield {"web": web_url, "websocket": f"ws://127.0.0.1:{websocket_port}", "processes": started}
     finally:
         for process in started.values():
@@ -67,11 +56,11 @@ def production(redis_url, tmp_path):
 
 
 def test_the_procfile_declares_the_four_production_processes():
-    assert set(_procfile()) == {"web", "websocket", "worker", "beat"}
+    assert set(processes.procfile()) == {"web", "websocket", "worker", "beat"}
 
 
 def test_healthz_reports_postgres_redis_and_a_live_worker(production):
-    status, report = _health(production["web"])
+    status, report = processes.health(production["web"])
 
     assert status == 200
     assert report["mode"] == "production"
@@ -80,7 +69,7 @@ def test_healthz_reports_postgres_redis_and_a_live_worker(production):
     assert report["checks"]["channel_layer"]["backend"] == "RedisChannelLayer"
     first_beat = report["checks"]["worker"]["last_heartbeat"]
     processes.wait_for(
-        lambda: _health(production["web"])[1]["checks"]["worker"]["last_heartbeat"] != first_beat,
+        lambda: processes.health(production["web"])[1]["checks"]["worker"]["last_heartbeat"] != first_beat,
         timeout=30,
         what="beat to schedule another heartbeat",
     )
