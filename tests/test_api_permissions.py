@@ -474,3 +474,13 @@ def test_an_api_crash_is_a_json_500_without_details(alice, monkeypatch):
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "server_error"
     assert b"on fire" not in response.content
+
+
+def test_the_interactive_docs_load_their_assets_from_this_app_not_a_cdn(db, client):
+    import re
+
+    page = client.get("/api/docs/").content.decode()
+    assets = re.findall(r'(?:src|href)="([^"#]+)"', page)
+
+    assert assets
+    assert all(asset.startswith("/static/") for asset in assets), assets
