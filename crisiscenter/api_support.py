@@ -20,8 +20,8 @@ class Pagination(PageNumberPagination):
     max_page_size = 200
 
 
-def _error(status_code: int, code: str, message: str, fields: dict | None = None) -> Response:
-    body = {"error": {"status": status_code, "code": code, "message": message}}
+def _error(status_code: int, code: str, message: str, fields: dict | None = None, details: dict | None = None) -> Response:
+    body = {"error": {"status": status_code, "code": code, "message": message, **(details or {})}}
     if fields:
         body["error"]["fields"] = fields
     return Response(body, status=status_code)
@@ -31,7 +31,7 @@ def exception_handler(exc, context):
     """Every API error has the shape ``{"error": {"status", "code", "message", "fields"?}}``."""
     if isinstance(exc, ServiceError):
         fields = {exc.field: [exc.message]} if exc.field else None
-        return _error(exc.status_code, exc.code, exc.message, fields)
+        return _error(exc.status_code, exc.code, exc.message, fields, exc.details)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

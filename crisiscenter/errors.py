@@ -6,11 +6,13 @@ class ServiceError(Exception):
 
     status_code = 400
 
-    def __init__(self, message: str, *, code: str = "invalid", field: str | None = None):
+    def __init__(self, message: str, *, code: str = "invalid", field: str | None = None, details: dict | None = None):
         super().__init__(message)
         self.message = message
         self.code = code
         self.field = field
+        # Extra, JSON-safe facts for API clients (e.g. every problem in an imported file).
+        self.details = details or {}
 
 
 class NotAllowed(ServiceError):

@@ -42,8 +42,29 @@ class Command(BaseCommand):
                 )
                 if membership_created:
                     audit_record(action="member.added", organization=organization, target=membership, after={"role": role.value})
+        self._load_starter_playbooks(organization)
         self.stdout.write(self.style.SUCCESS(f"Demo organisation '{organization.name}' (/o/{organization.slug}/)"))
         for username, _display_name, role in DEMO_USERS:
             self.stdout.write(f"  {role.label:<10} username: {username:<10} password: {DEMO_PASSWORD}")
         if not created_any:
             self.stdout.write("  (existing demo users kept; passwords are as you left them)")
+
+    def _load_starter_playbooks(self, organization: Organization) -> None:
+        """Give the demo its crisis plans, with the demo people in the key roles."""
+        from playbooks import selectors as playbook_selectors
+        from playbooks import services as playbook_services
+
+        admin = Membership.unscoped.get(organization=organization, user__username="admin")
+        existing = set(playbook_selectors.playbooks_of(organization=organization, include_archived=True).values_list("name", flat=True))
+        people = {"incident_lead": ("admin", "manager"), "spokesperson": ("manager", "admin"), "approver_manager": ("manager", "admin"),
+                  "responder": ("responder", None), "scribe": ("responder", None)}
+        with audit_context(source="command:demo_setup"):
+            for document in playbook_selectors.starter_documents().values():
+                if document["name"] in existing:
+                    continue
+                filled = dict(document)
+                filled["roles"] = [
+                    {"role": entry["role"], "member": people.get(entry["role"], (None, None))[0], "backup": people.get(entry["role"], (None, None))[1]}
+                    for entry in document.get("roles", [])
+                ]
+                playbook_services.playbook_create(organization=organization, actor_membership=admin, document=filled, change_note="Demo")
