@@ -191,6 +191,12 @@ def playbook_detail(request: HttpRequest, playbook_id: int, number: int | None =
     )
 
 
+def _diff_kind(line: str) -> str:
+    if line.startswith(("+++", "---", "@@")):
+        return "context"
+    return {"+": "added", "-": "removed"}.get(line[:1], "")
+
+
 @organization_view(Role.VIEWER)
 @require_GET
 def playbook_diff(request: HttpRequest, playbook_id: int) -> HttpResponse:
@@ -205,7 +211,7 @@ def playbook_diff(request: HttpRequest, playbook_id: int) -> HttpResponse:
     return render(
         request,
         "playbooks/diff.html",
-        {"playbook": playbook, "older": older, "newer": newer, "diff": selectors.version_diff(older=older, newer=newer)},
+        {"playbook": playbook, "older": older, "newer": newer, "diff": [(line, _diff_kind(line)) for line in selectors.version_diff(older=older, newer=newer)]},
     )
 
 

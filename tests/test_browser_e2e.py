@@ -90,3 +90,35 @@ def test_the_organisation_switcher_and_audit_trail_work_for_the_admin(chromium, 
     page.get_by_text("Second Brand").first.click()
     page.get_by_role("link", name="Demo Brand").click()
     page.wait_for_url(f"{embedded_server.base_url}/o/demo/")
+
+
+def test_an_admin_builds_a_playbook_from_a_starter_and_versions_it(chromium, embedded_server):
+    from playbooks.document import to_yaml
+    from playbooks.selectors import starter_documents
+    from playwright.sync_api import expect
+
+    page = chromium.new_context().new_page()
+    _log_in(page, embedded_server.base_url, "admin")
+    page.get_by_role("link", name="Playbooks").click()
+    # The demo already holds the six starters; build a seventh from a written document.
+    page.get_by_role("link", name="New playbook").click()
+    document = dict(starter_documents()["rumour"], name="Fake giveaway scam")
+    document["checklist"] = [*document["checklist"], {"title": "Report the fake account", "role": "nobody", "due_minutes": 30}]
+    page.get_by_label("Playbook (YAML)").fill(to_yaml(document))
+    page.get_by_role("button", name="Create playbook").click()
+    expect(page.get_by_role("alert")).to_contain_text("checklist[4].role")
+
+    page.get_by_label("Playbook (YAML)").fill(to_yaml(dict(document, checklist=document["checklist"][:4])))
+    page.get_by_role("button", name="Create playbook").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Fake giveaway scam v1")
+
+    page.get_by_role("link", name="Edit").click()
+    edited = dict(document, checklist=[*document["checklist"][:4], {"title": "Report the fake account", "role": "responder", "due_minutes": 30}])
+    page.get_by_label("Playbook (YAML)").fill(to_yaml(edited))
+    page.get_by_label("What changed and why").fill("Report impostor accounts")
+    page.get_by_role("button", name="Save new version").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("v2")
+    expect(page.get_by_text("+30 min · Report the fake account")).to_be_visible()
+
+    page.get_by_role("link", name="changes").first.click()
+    expect(page.locator("pre.diff .added").filter(has_text="Report the fake account")).to_be_visible()

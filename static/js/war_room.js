@@ -13,6 +13,8 @@
       case "member.removed": return d.name + " left the team";
       case "member.role_changed": return d.name + " is now " + d.role;
       case "organization.updated": return "Organisation renamed to " + d.name;
+      case "playbook.created": return "New playbook: " + d.name;
+      case "playbook.updated": return "Playbook " + d.name + " is now at version " + d.version;
       default: return event.type;
     }
   }
