@@ -28,6 +28,11 @@ def organization_group(organization_id: int) -> str:
     return f"org-{organization_id}"
 
 
+def user_group(user_id: int) -> str:
+    """Events about one person's access (e.g. their removal), for every socket they hold."""
+    return f"user-{user_id}"
+
+
 def build_event(*, event_type: str, organization, data: dict[str, Any]) -> dict[str, Any]:
     event = {
         "type": event_type,

@@ -14,7 +14,7 @@ from rest_framework.authtoken.models import Token
 from crisiscenter.audit import audit_record
 from crisiscenter.errors import NotAllowed, ServiceError
 from crisiscenter.models import Invitation, Membership, Organization, Role, User, WorkerHeartbeat, slug_validator
-from crisiscenter.realtime import broadcast_to_organization
+from crisiscenter.realtime import broadcast_on_commit, broadcast_to_organization, user_group
 
 
 def _member_data(membership: Membership) -> dict:
@@ -149,8 +149,10 @@ def membership_remove(*, membership: Membership, actor_membership: Membership) -
             before={"role": membership.role, "user_id": membership.user_id},
         )
         membership.delete()
-        # Open WebSockets of the removed user close themselves on this event.
-        broadcast_to_organization(organization=organization, event_type="member.removed", data=data)
+        # Open WebSockets of the removed user close themselves on this event: the war room's
+        # through the organisation group, incident rooms' through the user's own group.
+        event = broadcast_to_organization(organization=organization, event_type="member.removed", data=data)
+        broadcast_on_commit(group=user_group(data["user_id"]), event=event)
 
 
 def invitation_create(*, organization: Organization, actor_membership: Membership, email: str, role: str) -> tuple[Invitation, str]:

@@ -264,6 +264,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "crisiscenter.tasks.record_worker_heartbeat",
         "schedule": float(WORKER_HEARTBEAT_SECONDS),
     },
+    "flag-overdue-incident-tasks": {
+        "task": "playbooks.tasks.flag_overdue_tasks",
+        "schedule": 30.0,
+    },
 }
 
 # --- API --------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from crisiscenter import api, views
 from playbooks import api as playbooks_api
+from playbooks import incident_api
+from playbooks import incident_views
 from playbooks import views as playbooks_views
 
 api_v1 = [
@@ -43,6 +45,21 @@ api_v1 = [
         name="api-playbook-import-version",
     ),
     path("organizations/<slug:slug>/playbooks/<int:playbook_id>/archive/", playbooks_api.PlaybookArchiveApi.as_view(), name="api-playbook-archive"),
+    path("organizations/<slug:slug>/incidents/", incident_api.IncidentListApi.as_view(), name="api-incidents"),
+    path("organizations/<slug:slug>/incidents/<int:incident_id>/", incident_api.IncidentDetailApi.as_view(), name="api-incident"),
+    path("organizations/<slug:slug>/incidents/<int:incident_id>/acknowledge/", incident_api.IncidentAcknowledgeApi.as_view(), name="api-incident-acknowledge"),
+    path("organizations/<slug:slug>/incidents/<int:incident_id>/status/", incident_api.IncidentStatusApi.as_view(), name="api-incident-status"),
+    path("organizations/<slug:slug>/incidents/<int:incident_id>/severity/", incident_api.IncidentSeverityApi.as_view(), name="api-incident-severity"),
+    path("organizations/<slug:slug>/incidents/<int:incident_id>/facts/", incident_api.IncidentFactsApi.as_view(), name="api-incident-facts"),
+    path("organizations/<slug:slug>/incidents/<int:incident_id>/roles/", incident_api.IncidentRolesApi.as_view(), name="api-incident-roles"),
+    path("organizations/<slug:slug>/incidents/<int:incident_id>/tasks/", incident_api.IncidentTasksApi.as_view(), name="api-incident-tasks"),
+    path(
+        "organizations/<slug:slug>/incidents/<int:incident_id>/tasks/<int:task_id>/done/",
+        incident_api.IncidentTaskDoneApi.as_view(),
+        name="api-incident-task-done",
+    ),
+    path("organizations/<slug:slug>/incidents/<int:incident_id>/timeline/", incident_api.IncidentTimelineApi.as_view(), name="api-incident-timeline"),
+    path("organizations/<slug:slug>/notifications/", incident_api.NotificationListApi.as_view(), name="api-notifications"),
 ]
 
 organization_pages = [
@@ -64,6 +81,18 @@ organization_pages = [
     path("playbooks/<int:playbook_id>/diff/", playbooks_views.playbook_diff, name="playbook-diff"),
     path("playbooks/<int:playbook_id>/export.<str:file_format>", playbooks_views.playbook_export, name="playbook-export"),
     path("playbooks/<int:playbook_id>/archive/", playbooks_views.playbook_archive, name="playbook-archive"),
+    path("incidents/", incident_views.incident_list, name="incidents"),
+    path("incidents/new/", incident_views.incident_new, name="incident-new"),
+    path("incidents/<int:incident_id>/", incident_views.incident_room, name="incident"),
+    path("incidents/<int:incident_id>/timeline.csv", incident_views.incident_timeline_export, name="incident-timeline-export"),
+    path("incidents/<int:incident_id>/acknowledge/", incident_views.incident_acknowledge, name="incident-acknowledge"),
+    path("incidents/<int:incident_id>/status/", incident_views.incident_status, name="incident-status"),
+    path("incidents/<int:incident_id>/severity/", incident_views.incident_severity, name="incident-severity"),
+    path("incidents/<int:incident_id>/facts/", incident_views.incident_facts, name="incident-facts"),
+    path("incidents/<int:incident_id>/roles/", incident_views.incident_role, name="incident-role"),
+    path("incidents/<int:incident_id>/tasks/", incident_views.incident_task_add, name="incident-task-add"),
+    path("incidents/<int:incident_id>/tasks/<int:task_id>/done/", incident_views.incident_task_done, name="incident-task-done"),
+    path("incidents/<int:incident_id>/notes/", incident_views.incident_note, name="incident-note"),
 ]
 
 urlpatterns = [

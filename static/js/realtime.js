@@ -10,7 +10,17 @@
   }
 
   function connectOrganization(options) {
-    var url = socketUrl(options.baseUrl || "", "/ws/orgs/" + encodeURIComponent(options.organization) + "/");
+    return connect(Object.assign({ path: "/ws/orgs/" + encodeURIComponent(options.organization) + "/" }, options));
+  }
+
+  function connectIncident(options) {
+    return connect(Object.assign({
+      path: "/ws/orgs/" + encodeURIComponent(options.organization) + "/incidents/" + encodeURIComponent(options.incident) + "/",
+    }, options));
+  }
+
+  function connect(options) {
+    var url = socketUrl(options.baseUrl || "", options.path);
     var attempt = 0;
     var socket = null;
     var stopped = false;
@@ -47,5 +57,5 @@
     return { close: function () { stopped = true; if (socket) socket.close(); } };
   }
 
-  window.CrisisCenterRealtime = { connectOrganization: connectOrganization };
+  window.CrisisCenterRealtime = { connectOrganization: connectOrganization, connectIncident: connectIncident };
 })();
