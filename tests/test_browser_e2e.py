@@ -122,3 +122,39 @@ def test_an_admin_builds_a_playbook_from_a_starter_and_versions_it(chromium, emb
 
     page.get_by_role("link", name="changes").first.click()
     expect(page.locator("pre.diff .added").filter(has_text="Report the fake account")).to_be_visible()
+
+
+def test_a_responder_opens_an_incident_and_sees_a_managers_status_change_live(chromium, embedded_server):
+    from playwright.sync_api import expect
+
+    base_url = embedded_server.base_url
+    responder = chromium.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True).new_page()
+    _log_in(responder, base_url, "responder")
+    responder.get_by_role("link", name="Incidents").click()
+    responder.get_by_role("link", name="Open an incident").click()
+    responder.get_by_label("Title").fill("Checkout is down")
+    responder.get_by_label("Playbook").select_option(label="Service outage")
+    responder.get_by_label("Where it started", exact=True).select_option("x")
+    responder.get_by_role("button", name="Open incident").click()
+
+    expect(responder.get_by_role("heading", level=1)).to_contain_text("Checkout is down")
+    # The playbook's checklist, with owners from the playbook's roles (demo: admin leads).
+    task = responder.locator(".task", has_text="Confirm the outage with engineering")
+    expect(task).to_contain_text("Ada Admin")
+    expect(responder.locator(".task", has_text="Pause scheduled promotional posts")).to_contain_text("Rita Responder")
+    expect(responder.locator("#live-status")).to_have_attribute("data-state", "live")
+    assert responder.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "the room scrolls sideways on a phone"
+
+    manager = chromium.new_context().new_page()
+    _log_in(manager, base_url, "manager")
+    manager.goto(responder.url)
+    manager.get_by_label("New status").select_option("contained")
+    manager.get_by_role("button", name="Change status").click()
+    expect(manager.get_by_test_id("incident-status")).to_have_text("Contained")
+
+    # The responder's page was never reloaded.
+    expect(responder.locator("#timeline-list")).to_contain_text("Status detected → contained")
+    expect(responder.get_by_test_id("incident-status")).to_have_text("Contained")
+
+    responder.locator(".task", has_text="Pause scheduled promotional posts").get_by_role("button").click()
+    expect(manager.locator(".task.done", has_text="Pause scheduled promotional posts")).to_contain_text("done by Rita Responder")
