@@ -299,6 +299,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Organisation roles and incident roles are different things with the same field name.
+    "ENUM_NAME_OVERRIDES": {
+        "OrganizationRoleEnum": "crisiscenter.models.Role",
+        "IncidentRoleEnum": "playbooks.document.PlaybookRole.CHOICES",
+    },
 }
 
 # --- Logging ----------------------------------------------------------------------------

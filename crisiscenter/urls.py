@@ -59,6 +59,8 @@ api_v1 = [
         name="api-incident-task-done",
     ),
     path("organizations/<slug:slug>/incidents/<int:incident_id>/timeline/", incident_api.IncidentTimelineApi.as_view(), name="api-incident-timeline"),
+    path("organizations/<slug:slug>/incidents/<int:incident_id>/review/", incident_api.IncidentReviewApi.as_view(), name="api-incident-review"),
+    path("organizations/<slug:slug>/incidents/<int:incident_id>/proposals/", incident_api.IncidentProposalApi.as_view(), name="api-incident-proposals"),
     path("organizations/<slug:slug>/notifications/", incident_api.NotificationListApi.as_view(), name="api-notifications"),
 ]
 
@@ -81,6 +83,11 @@ organization_pages = [
     path("playbooks/<int:playbook_id>/diff/", playbooks_views.playbook_diff, name="playbook-diff"),
     path("playbooks/<int:playbook_id>/export.<str:file_format>", playbooks_views.playbook_export, name="playbook-export"),
     path("playbooks/<int:playbook_id>/archive/", playbooks_views.playbook_archive, name="playbook-archive"),
+    path(
+        "playbooks/<int:playbook_id>/proposals/<int:proposal_id>/decide/",
+        playbooks_views.playbook_proposal_decide,
+        name="playbook-proposal-decide",
+    ),
     path("incidents/", incident_views.incident_list, name="incidents"),
     path("incidents/new/", incident_views.incident_new, name="incident-new"),
     path("incidents/<int:incident_id>/", incident_views.incident_room, name="incident"),
@@ -93,6 +100,9 @@ organization_pages = [
     path("incidents/<int:incident_id>/tasks/", incident_views.incident_task_add, name="incident-task-add"),
     path("incidents/<int:incident_id>/tasks/<int:task_id>/done/", incident_views.incident_task_done, name="incident-task-done"),
     path("incidents/<int:incident_id>/notes/", incident_views.incident_note, name="incident-note"),
+    path("incidents/<int:incident_id>/review/", incident_views.incident_review, name="incident-review"),
+    path("incidents/<int:incident_id>/review.json", incident_views.incident_review_export, name="incident-review-export"),
+    path("incidents/<int:incident_id>/proposals/", incident_views.incident_propose, name="incident-propose"),
 ]
 
 urlpatterns = [

@@ -6,6 +6,7 @@ from django.http import HttpResponse
 from django.utils.text import slugify
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -183,8 +184,18 @@ class PlaybookDiffApi(_PlaybookView):
         return Response({"from": older.number, "to": newer.number, "diff": selectors.version_diff(older=older, newer=newer)})
 
 
+class _FileFormatNegotiation(DefaultContentNegotiation):
+    """``?format=`` names the exported file's format here, not a renderer: DRF would otherwise
+    answer ``?format=yaml`` with 404 because no renderer is called yaml. The file is a plain
+    HttpResponse; errors keep the API's JSON renderer."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class PlaybookExportApi(_PlaybookView):
     required_roles = {"GET": Role.VIEWER}
+    content_negotiation_class = _FileFormatNegotiation
 
     @extend_schema(
         parameters=[OpenApiParameter("format", str, enum=["yaml", "json"]), OpenApiParameter("version", int)],

@@ -9,6 +9,7 @@ every problem it finds, each with the path of the offending field, not just the 
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -251,31 +252,47 @@ def parse(text: str | bytes) -> dict:
     return data
 
 
+def _entries(document: dict, field: str) -> list[tuple[int, dict]]:
+    """The (index, item) pairs of a list of mappings, skipping what the schema already refuses."""
+    items = document.get(field)
+    return [(index, item) for index, item in enumerate(items) if isinstance(item, dict)] if isinstance(items, list) else []
+
+
 def validate(document: dict, *, member_usernames: set[str] | None = None) -> list[Problem]:
-    """Every problem in ``document``: schema errors, then rules a schema cannot say."""
+    """Every problem in ``document``: schema errors, then rules a schema cannot say.
+
+    The rules run even when the schema found problems (so one round of fixes is enough), and
+    look only at values of the right type: a wrong type is the schema's problem to report.
+    """
     problems = [
         Problem(_path(error.absolute_path), error.message)
         for error in sorted(_validator.iter_errors(document), key=lambda error: list(map(str, error.absolute_path)))
     ]
-    if problems:
-        return problems
-    severities = [rung["severity"] for rung in document.get("escalation", [])]
+    triggers = document.get("triggers")
+    for field, value in triggers.items() if isinstance(triggers, dict) else ():
+        # YAML's .nan passes every minimum/maximum and cannot be stored as JSON.
+        if isinstance(value, float) and math.isnan(value):
+            problems.append(Problem(f"triggers.{field}", "must be a number, not NaN"))
+    escalation = _entries(document, "escalation")
+    severities = [rung.get("severity") for _, rung in escalation if rung.get("severity") in SEVERITIES]
     for severity in sorted({s for s in severities if severities.count(s) > 1}):
         problems.append(Problem("escalation", f"severity {severity} appears more than once"))
-    for index, rung in enumerate(document.get("escalation", [])):
-        if rung["approvals_required"] > 0 and not rung.get("approver_roles"):
+    for index, rung in escalation:
+        approvals = rung.get("approvals_required")
+        if isinstance(approvals, int) and approvals > 0 and not rung.get("approver_roles"):
             problems.append(Problem(f"escalation[{index}].approver_roles", "name the roles that approve when approvals are required"))
-    for index, template in enumerate(document.get("holding_statements", [])):
-        for name in PLACEHOLDER_PATTERN.findall(template["text"]):
+    for index, template in _entries(document, "holding_statements"):
+        text = template.get("text")
+        for name in PLACEHOLDER_PATTERN.findall(text) if isinstance(text, str) else ():
             if name not in PLACEHOLDERS:
                 problems.append(
                     Problem(f"holding_statements[{index}].text", f"unknown placeholder {{{name}}}; use one of {', '.join(sorted(PLACEHOLDERS))}")
                 )
     if member_usernames is not None:
-        for index, assignment in enumerate(document.get("roles", [])):
+        for index, assignment in _entries(document, "roles"):
             for field in ("member", "backup"):
                 username = assignment.get(field)
-                if username and username not in member_usernames:
+                if isinstance(username, str) and username and username not in member_usernames:
                     problems.append(Problem(f"roles[{index}].{field}", f"{username!r} is not a member of this organisation"))
             if assignment.get("member") and assignment.get("member") == assignment.get("backup"):
                 problems.append(Problem(f"roles[{index}].backup", "the backup must be someone else"))

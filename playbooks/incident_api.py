@@ -342,3 +342,46 @@ class NotificationListApi(APIView):
 
         incident_selectors.notifications_for(organization=request.organization, user=request.user, unread_only=True).update(read_at=timezone.now())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ActionItemIn(serializers.Serializer):
+    title = serializers.CharField(max_length=300)
+    owner_id = serializers.IntegerField(required=False, allow_null=True)
+    due = serializers.DateField(required=False, allow_null=True)
+    done = serializers.BooleanField(required=False, default=False)
+
+
+class ReviewIn(serializers.Serializer):
+    went_well = serializers.CharField(required=False, allow_blank=True, max_length=20000, default="")
+    to_change = serializers.CharField(required=False, allow_blank=True, max_length=20000, default="")
+    action_items = ActionItemIn(many=True, required=False, default=list)
+
+
+class ProposalIn(serializers.Serializer):
+    text = serializers.CharField(max_length=4000)
+
+
+class IncidentReviewApi(_IncidentView):
+    required_roles = {"GET": Role.VIEWER, "PUT": Role.RESPONDER}
+
+    @extend_schema(responses={200: dict}, description="Measured timings, the review, and the timeline, as exported.")
+    def get(self, request, slug, incident_id: int):
+        return Response(incident_selectors.review_export(incident=self.incident(request, incident_id)))
+
+    @extend_schema(request=ReviewIn, responses={200: dict})
+    def put(self, request, slug, incident_id: int):
+        data = _valid(ReviewIn, request)
+        incident = self.incident(request, incident_id)
+        items = [{**item, "due": item["due"].isoformat() if item.get("due") else None} for item in data["action_items"]]
+        incident_services.review_save(incident=incident, actor_membership=request.membership, went_well=data["went_well"], to_change=data["to_change"], action_items=items)
+        return Response(incident_selectors.review_export(incident=incident))
+
+
+class IncidentProposalApi(_IncidentView):
+    required_roles = {"POST": Role.RESPONDER}
+
+    @extend_schema(request=ProposalIn, responses={201: dict})
+    def post(self, request, slug, incident_id: int):
+        data = _valid(ProposalIn, request)
+        proposal = incident_services.proposal_create(incident=self.incident(request, incident_id), actor_membership=request.membership, text=data["text"])
+        return Response({"id": proposal.pk, "playbook_id": proposal.playbook_id, "text": proposal.text, "status": proposal.status}, status=status.HTTP_201_CREATED)

@@ -24,6 +24,9 @@ from playbooks.models import (
     MistakeBy,
     Platform,
     Playbook,
+    PlaybookProposal,
+    PostIncidentReview,
+    ProposalStatus,
     TimelineEntry,
     TimelineKind,
 )
@@ -431,3 +434,75 @@ def tasks_flag_overdue(now: datetime | None = None) -> int:
             _announce(incident, "incident.updated", {"change": "tasks"})
             flagged += 1
     return flagged
+
+
+def review_save(*, incident: Incident, actor_membership: Membership, went_well: str, to_change: str, action_items: list[dict]) -> PostIncidentReview:
+    """Write the post-incident review (once the incident is resolved). Action items name an
+    owner among the members and an optional due date."""
+    from datetime import date
+
+    _require(actor_membership, Role.RESPONDER, incident=incident)
+    if incident.status not in (IncidentStatus.RESOLVED, IncidentStatus.CLOSED):
+        raise ServiceError("The review is written once the incident is resolved.", code="incident_not_resolved")
+    if not isinstance(action_items, list) or len(action_items) > 50:
+        raise ServiceError("Give at most 50 action items.", field="action_items")
+    cleaned = []
+    for index, item in enumerate(action_items):
+        if not isinstance(item, dict) or not str(item.get("title", "")).strip():
+            raise ServiceError(f"Action item {index + 1} needs a title.", field="action_items")
+        owner = _member(incident.organization_id, item.get("owner_id")) if item.get("owner_id") else None
+        due = item.get("due") or None
+        if due is not None:
+            try:
+                due = date.fromisoformat(str(due)).isoformat()
+            except ValueError:
+                raise ServiceError(f"Action item {index + 1}: give the due date as YYYY-MM-DD.", field="action_items") from None
+        cleaned.append({"title": str(item["title"]).strip()[:300], "owner_id": owner.pk if owner else None, "due": due, "done": bool(item.get("done"))})
+    with transaction.atomic():
+        review, created = PostIncidentReview.unscoped.select_for_update().get_or_create(
+            organization_id=incident.organization_id, incident=incident, defaults={"updated_by": actor_membership.user}
+        )
+        before = None if created else {"went_well": review.went_well, "to_change": review.to_change, "action_items": review.action_items}
+        review.went_well, review.to_change, review.action_items = went_well.strip(), to_change.strip(), cleaned
+        review.updated_by, review.updated_at = actor_membership.user, timezone.now()
+        review.save()
+        audit_record(action="incident.review_saved", actor=actor_membership.user, organization=incident.organization, target=review,
+                     before=before, after={"went_well": review.went_well, "to_change": review.to_change, "action_items": cleaned})
+        _announce(incident, "incident.updated", {"change": "review"})
+    return review
+
+
+def proposal_create(*, incident: Incident, actor_membership: Membership, text: str) -> PlaybookProposal:
+    """Propose a change to the incident's playbook from a lesson; admins decide on it."""
+    _require(actor_membership, Role.RESPONDER, incident=incident)
+    if incident.playbook_id is None:
+        raise ServiceError("This incident was not opened from a playbook.", code="no_playbook")
+    text = text.strip()
+    if not text:
+        raise ServiceError("Say what should change in the playbook.", field="text")
+    with transaction.atomic():
+        proposal = PlaybookProposal.unscoped.create(
+            organization_id=incident.organization_id, playbook_id=incident.playbook_id, incident=incident, text=text[:4000], proposed_by=actor_membership.user
+        )
+        audit_record(action="playbook.change_proposed", actor=actor_membership.user, organization=incident.organization, target=proposal, after={"text": proposal.text})
+        admins = [m.user for m in Membership.objects.for_organization(incident.organization_id).filter(role__in=[Role.OWNER, Role.ADMIN]).select_related("user")]
+        notify(organization=incident.organization, recipients=[u for u in admins if u != actor_membership.user], kind="proposal",
+               text=f"Proposed change to {incident.playbook.name}: {proposal.text[:200]}", dedupe_key=f"proposal:{proposal.pk}", incident=incident)
+    return proposal
+
+
+def proposal_decide(*, proposal: PlaybookProposal, actor_membership: Membership, status: str) -> PlaybookProposal:
+    _require(actor_membership, Role.ADMIN)
+    if proposal.organization_id != actor_membership.organization_id:
+        raise NotAllowed()
+    if status not in (ProposalStatus.APPLIED, ProposalStatus.DISMISSED):
+        raise ServiceError("Mark the proposal applied or dismissed.", field="status")
+    with transaction.atomic():
+        claimed = PlaybookProposal.objects.for_organization(proposal.organization_id).filter(pk=proposal.pk, status=ProposalStatus.OPEN).update(
+            status=status, decided_by=actor_membership.user, decided_at=timezone.now()
+        )
+        if not claimed:
+            raise ServiceError("This proposal was already decided.", code="already_decided")
+        proposal.refresh_from_db()
+        audit_record(action=f"playbook.proposal_{status}", actor=actor_membership.user, organization=actor_membership.organization, target=proposal)
+    return proposal

@@ -26,7 +26,7 @@ class IncidentOpenForm(forms.Form):
     playbook = forms.TypedChoiceField(coerce=int, empty_value=None, required=False, label="Playbook")
     severity = forms.TypedChoiceField(coerce=int, empty_value=None, required=False, choices=[("", "The playbook's default")] + list(Severity.choices))
     origin_platform = forms.ChoiceField(choices=Platform.choices, initial=Platform.X, label="Where it started")
-    origin_url = forms.URLField(required=False, max_length=500, label="Link to where it started")
+    origin_url = forms.URLField(required=False, max_length=500, label="Link to where it started", assume_scheme="https")
     what_happened = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, label="What happened")
 
     def __init__(self, *args, playbooks, **kwargs):
@@ -268,3 +268,100 @@ def incident_note(request: HttpRequest, incident_id: int) -> HttpResponse:
     except ServiceError as error:
         return _failed(request, incident, error)
     return _done(request, incident)
+
+
+class ReviewForm(forms.Form):
+    went_well = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False, label="What went well")
+    to_change = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False, label="What to change")
+
+
+class ActionItemForm(forms.Form):
+    title = forms.CharField(max_length=300, required=False, label="Action item")
+    owner = forms.TypedChoiceField(coerce=int, empty_value=None, required=False, label="Owner")
+    due = forms.DateField(required=False, label="Due", widget=forms.DateInput(attrs={"type": "date"}))
+    done = forms.BooleanField(required=False, label="Done")
+
+    def __init__(self, *args, owners=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].choices = [("", "Nobody yet")] + list(owners)
+
+
+ActionItemFormSet = forms.formset_factory(ActionItemForm, extra=3, max_num=50)
+
+
+def _review_context(request: HttpRequest, incident, review_form=None, items=None) -> dict:
+    review = incident_selectors.review_of(incident=incident)
+    members = list(tenancy_selectors.organization_members(organization=request.organization))
+    owners = [(m.user_id, str(m.user)) for m in members]
+    names = dict(owners)
+    if items is None:
+        initial = [{"title": i["title"], "owner": i["owner_id"], "due": i["due"], "done": i["done"]} for i in (review.action_items if review else [])]
+        items = ActionItemFormSet(initial=initial, form_kwargs={"owners": owners}, prefix="items")
+    return {
+        "incident": incident,
+        "review": review,
+        "measurements": incident_selectors.review_measurements(incident=incident),
+        "role_labels": playbook_document.PlaybookRole.LABELS,
+        "review_form": review_form or ReviewForm(initial={"went_well": review.went_well if review else "", "to_change": review.to_change if review else ""}),
+        "items": items,
+        "owner_names": names,
+        "can_write": request.membership.has_role(Role.RESPONDER) and incident.status in (IncidentStatus.RESOLVED, IncidentStatus.CLOSED),
+        "can_propose": request.membership.has_role(Role.RESPONDER) and incident.playbook_id is not None,
+    }
+
+
+@organization_view(Role.VIEWER)
+@require_http_methods(["GET", "POST"])
+def incident_review(request: HttpRequest, incident_id: int) -> HttpResponse:
+    incident = _incident_or_404(request, incident_id)
+    if request.method == "POST":
+        if not request.membership.has_role(Role.RESPONDER):
+            raise PermissionDenied("Viewers read the review; responders and up write it.")
+        owners = [(m.user_id, str(m.user)) for m in tenancy_selectors.organization_members(organization=request.organization)]
+        review_form = ReviewForm(request.POST)
+        items = ActionItemFormSet(request.POST, form_kwargs={"owners": owners}, prefix="items")
+        if review_form.is_valid() and items.is_valid():
+            action_items = [
+                {"title": form.cleaned_data["title"], "owner_id": form.cleaned_data["owner"], "due": form.cleaned_data["due"].isoformat() if form.cleaned_data["due"] else None, "done": form.cleaned_data["done"]}
+                for form in items if form.cleaned_data.get("title")
+            ]
+            try:
+                incident_services.review_save(incident=incident, actor_membership=request.membership, action_items=action_items, **review_form.cleaned_data)
+            except ServiceError as error:
+                if isinstance(error, NotAllowed):
+                    raise PermissionDenied(error.message) from None
+                messages.error(request, error.message)
+            else:
+                messages.success(request, "Review saved.")
+                return redirect("incident-review", slug=request.organization.slug, incident_id=incident.pk)
+        return render(request, "incidents/review.html", _review_context(request, incident, review_form, items), status=400)
+    return render(request, "incidents/review.html", _review_context(request, incident))
+
+
+@organization_view(Role.VIEWER)
+@require_GET
+def incident_review_export(request: HttpRequest, incident_id: int) -> HttpResponse:
+    import json
+
+    from django.core.serializers.json import DjangoJSONEncoder
+
+    incident = _incident_or_404(request, incident_id)
+    body = json.dumps(incident_selectors.review_export(incident=incident), cls=DjangoJSONEncoder, indent=2, ensure_ascii=False)
+    response = HttpResponse(body, content_type="application/json; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="incident-{incident.pk}-review.json"'
+    return response
+
+
+@organization_view(Role.RESPONDER)
+@require_POST
+def incident_propose(request: HttpRequest, incident_id: int) -> HttpResponse:
+    incident = _incident_or_404(request, incident_id)
+    try:
+        incident_services.proposal_create(incident=incident, actor_membership=request.membership, text=request.POST.get("text", ""))
+    except ServiceError as error:
+        if isinstance(error, NotAllowed):
+            raise PermissionDenied(error.message) from None
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "Proposed. The playbook's admins will see it on the playbook page.")
+    return redirect("incident-review", slug=request.organization.slug, incident_id=incident.pk)

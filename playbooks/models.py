@@ -261,3 +261,48 @@ class Notification(OrganizationOwned):
 
     def __str__(self) -> str:
         return self.text
+
+
+class PostIncidentReview(OrganizationOwned):
+    """What the team learned, written once the incident is resolved. Timings are measured from
+    the incident itself (see incident_selectors.review_measurements), never typed in."""
+
+    incident = models.OneToOneField(Incident, on_delete=models.PROTECT, related_name="review")
+    went_well = models.TextField(blank=True)
+    to_change = models.TextField(blank=True)
+    # [{"title": str, "owner_id": int | None, "due": "YYYY-MM-DD" | None, "done": bool}]
+    action_items = models.JSONField(default=list, blank=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        default_manager_name = "unscoped"
+
+    def __str__(self) -> str:
+        return f"Review of {self.incident}"
+
+
+class ProposalStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    APPLIED = "applied", "Applied"
+    DISMISSED = "dismissed", "Dismissed"
+
+
+class PlaybookProposal(OrganizationOwned):
+    """A change to a playbook proposed from a lesson of an incident, for admins to apply."""
+
+    playbook = models.ForeignKey(Playbook, on_delete=models.PROTECT, related_name="proposals")
+    incident = models.ForeignKey(Incident, null=True, blank=True, on_delete=models.PROTECT, related_name="proposals")
+    text = models.TextField()
+    status = models.CharField(max_length=16, choices=ProposalStatus.choices, default=ProposalStatus.OPEN)
+    proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        default_manager_name = "unscoped"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.text[:80]

@@ -233,3 +233,20 @@ def playbook_archive(request: HttpRequest, playbook_id: int) -> HttpResponse:
     services.playbook_set_archived(playbook=playbook, actor_membership=request.membership, archived=archived)
     messages.success(request, f"“{playbook.name}” {'archived' if archived else 'restored'}.")
     return redirect("playbook", slug=request.organization.slug, playbook_id=playbook.pk)
+
+
+@organization_view(Role.ADMIN)
+@require_POST
+def playbook_proposal_decide(request: HttpRequest, playbook_id: int, proposal_id: int) -> HttpResponse:
+    from playbooks import incident_selectors, incident_services
+
+    playbook = _playbook_or_404(request, playbook_id)
+    proposal = incident_selectors.proposals_for(playbook=playbook).filter(pk=proposal_id).first()
+    if proposal is None:
+        raise Http404("No such proposal.")
+    try:
+        incident_services.proposal_decide(proposal=proposal, actor_membership=request.membership, status=request.POST.get("status", ""))
+    except ServiceError as error:
+        _refuse(error)
+        messages.error(request, error.message)
+    return redirect("playbook", slug=request.organization.slug, playbook_id=playbook.pk)

@@ -249,3 +249,71 @@ def test_roles_can_only_go_to_members(org_a, recall, alice_membership, bob_membe
     incident = _open(org_a, bob_membership, recall)
     with pytest.raises(ServiceError, match="not a member"):
         incident_services.incident_assign_role(incident=incident, actor_membership=alice_membership, role="scribe", member_id=charlie.pk)
+
+
+def _resolve(incident, membership):
+    incident_services.incident_change_status(incident=incident, actor_membership=membership, status=IncidentStatus.RESOLVED)
+    incident.refresh_from_db()
+    return incident
+
+
+def test_the_review_measures_timings_and_tasks_by_role(org_a, recall, bob_membership, carol_membership):
+    from playbooks import incident_selectors
+
+    incident = _open(org_a, bob_membership, recall)
+    incident_services.incident_acknowledge(incident=incident, actor_membership=bob_membership)
+    answer = IncidentTask.objects.for_organization(org_a).get(incident=incident, title="Answer customers")
+    incident_services.task_set_done(task=answer, actor_membership=bob_membership, done=True)
+    incident = _resolve(incident, carol_membership)
+
+    measured = incident_selectors.review_measurements(incident=incident)
+
+    assert measured["minutes_to_acknowledge"] is not None and measured["minutes_to_resolve"] is not None
+    assert measured["first_statement_on_time"] is False  # no statement was published
+    assert measured["tasks_by_role"]["responder"] == {"on_time": 1, "late": 0, "not_done": 0}
+    assert measured["tasks_by_role"]["incident_lead"] == {"on_time": 0, "late": 0, "not_done": 1}
+    assert (measured["tasks_total"], measured["tasks_on_time"], measured["tasks_not_done"]) == (3, 1, 2)
+
+
+def test_the_review_is_written_after_resolution_with_owned_action_items(org_a, recall, bob_membership, carol_membership, carol, charlie):
+    incident = _open(org_a, bob_membership, recall)
+    with pytest.raises(ServiceError, match="once the incident is resolved"):
+        incident_services.review_save(incident=incident, actor_membership=bob_membership, went_well="", to_change="", action_items=[])
+    incident = _resolve(incident, carol_membership)
+    with pytest.raises(ServiceError, match="not a member"):
+        incident_services.review_save(incident=incident, actor_membership=bob_membership, went_well="", to_change="", action_items=[{"title": "x", "owner_id": charlie.pk}])
+
+    review = incident_services.review_save(
+        incident=incident, actor_membership=bob_membership, went_well="Fast holding statement", to_change="Nobody owned legal",
+        action_items=[{"title": "Name a legal approver", "owner_id": carol.pk, "due": "2026-12-01"}],
+    )
+
+    review.refresh_from_db()
+    assert review.action_items == [{"title": "Name a legal approver", "owner_id": carol.pk, "due": "2026-12-01", "done": False}]
+
+
+def test_a_lesson_becomes_a_playbook_proposal_for_admins(org_a, recall, alice_membership, bob_membership, carol_membership):
+    from playbooks.models import PlaybookProposal, ProposalStatus
+
+    incident = _resolve(_open(org_a, bob_membership, recall), carol_membership)
+    proposal = incident_services.proposal_create(incident=incident, actor_membership=bob_membership, text="Add legal to severity 2 approvals")
+
+    assert proposal.playbook == recall
+    assert Notification.objects.for_organization(org_a).filter(kind="proposal", recipient__username="alice").exists()
+    with pytest.raises(NotAllowed):
+        incident_services.proposal_decide(proposal=proposal, actor_membership=carol_membership, status=ProposalStatus.APPLIED)
+    incident_services.proposal_decide(proposal=proposal, actor_membership=alice_membership, status=ProposalStatus.APPLIED)
+    assert PlaybookProposal.objects.for_organization(org_a).get().status == ProposalStatus.APPLIED
+
+
+def test_the_review_export_and_page_work(org_a, recall, bob_membership, carol_membership, bob, login_client):
+    incident = _resolve(_open(org_a, bob_membership, recall), carol_membership)
+    browser = login_client(bob)
+
+    page = browser.get(f"/o/acme/incidents/{incident.pk}/review/")
+    exported = browser.get(f"/o/acme/incidents/{incident.pk}/review.json").json()
+
+    assert page.status_code == 200 and b"Detect" in page.content
+    assert exported["incident"]["id"] == incident.pk
+    assert exported["measurements"]["tasks_total"] == 3
+    assert [entry["kind"] for entry in exported["timeline"]][0] == "opened"
