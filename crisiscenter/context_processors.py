@@ -14,4 +14,8 @@ def shell(request):
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         context["my_memberships"] = list(selectors.memberships_of(user=user))
+        if context["organization"] is not None:
+            from playbooks.incident_selectors import notifications_for
+
+            context["unread_notifications"] = notifications_for(organization=context["organization"], user=user, unread_only=True).count()
     return context

@@ -73,6 +73,7 @@ organization_pages = [
     path("members/<int:membership_id>/remove/", views.member_remove, name="member-remove"),
     path("invitations/<int:invitation_id>/revoke/", views.invitation_revoke, name="invitation-revoke"),
     path("audit/", views.audit_log, name="audit-log"),
+    path("notifications/", views.notifications, name="notifications"),
     path("playbooks/", playbooks_views.playbook_list, name="playbooks"),
     path("playbooks/new/", playbooks_views.playbook_new, name="playbook-new"),
     path("playbooks/from-starter/", playbooks_views.playbook_from_starter, name="playbook-from-starter"),

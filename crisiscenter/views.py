@@ -71,7 +71,31 @@ def organization_create(request: HttpRequest) -> HttpResponse:
 @organization_view(Role.VIEWER)
 @require_GET
 def war_room(request: HttpRequest) -> HttpResponse:
-    return render(request, "crisiscenter/war_room.html", {"organization": request.organization})
+    from playbooks import incident_selectors
+
+    return render(
+        request,
+        "crisiscenter/war_room.html",
+        {
+            "organization": request.organization,
+            "open_incidents": incident_selectors.incidents_of(organization=request.organization, open_only=True)[:20],
+            "notifications": incident_selectors.notifications_for(organization=request.organization, user=request.user, unread_only=True)[:10],
+        },
+    )
+
+
+@organization_view(Role.VIEWER)
+@require_http_methods(["GET", "POST"])
+def notifications(request: HttpRequest) -> HttpResponse:
+    from playbooks import incident_selectors
+
+    mine = incident_selectors.notifications_for(organization=request.organization, user=request.user)
+    if request.method == "POST":
+        # Marking your own notifications read is bookkeeping, not an audited change.
+        mine.filter(read_at__isnull=True).update(read_at=timezone.now())
+        messages.success(request, "All caught up.")
+        return redirect("notifications", slug=request.organization.slug)
+    return render(request, "crisiscenter/notifications.html", {"page": Paginator(mine, 50).get_page(request.GET.get("page"))})
 
 
 @organization_view(Role.ADMIN)

@@ -14,6 +14,9 @@
       case "member.role_changed": return d.name + " is now " + d.role;
       case "organization.updated": return "Organisation renamed to " + d.name;
       case "playbook.created": return "New playbook: " + d.name;
+      case "incident.opened": return "Incident opened (severity " + d.severity + "): " + d.title;
+      case "incident.updated": return d.title + ": " + (d.change === "status" ? "now " + d.to : d.change === "severity" ? "severity " + d.to : d.change + " updated");
+      case "notification.created": return "Notice: " + d.text;
       case "playbook.updated": return "Playbook " + d.name + " is now at version " + d.version;
       default: return event.type;
     }
@@ -27,6 +30,14 @@
       status.querySelector(".label").textContent = labels[state] || state;
     },
     onEvent: function (event) {
+      if (event.type === "notification.created") {
+        var mine = (event.data.recipient_ids || []).indexOf(Number(script.dataset.user)) !== -1;
+        if (!mine) return;
+        var notice = document.createElement("li");
+        notice.textContent = event.data.text;
+        var box = document.getElementById("my-notifications");
+        box.insertBefore(notice, box.firstChild);
+      }
       var item = document.createElement("li");
       var time = document.createElement("time");
       time.dateTime = event.at;
