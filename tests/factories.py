@@ -50,3 +50,27 @@ class MembershipFactory(ModelFactory):
     organization = factory.SubFactory(OrganizationFactory)
     user = factory.SubFactory(UserFactory)
     role = Role.RESPONDER
+
+
+def valid_playbook_document(**fields) -> dict:
+    """A small, valid playbook document (roles left unfilled, so it fits any organisation);
+    keyword arguments replace or add top-level fields."""
+    from playbooks.document import FORMAT
+
+    return {
+        "format": FORMAT,
+        "name": "Granola recall",
+        "category": "product_recall",
+        "default_severity": 2,
+        "scenario": "A batch of granola bars may contain nuts the label does not mention.",
+        "escalation": [
+            {"severity": 1, "first_statement_due_minutes": 15, "approvals_required": 1, "approver_roles": ["approver_manager"]},
+            {"severity": 2, "first_statement_due_minutes": 30, "approvals_required": 1, "approver_roles": ["approver_manager"]},
+        ],
+        "roles": [{"role": "incident_lead", "member": None, "backup": None}],
+        "checklist": [{"title": "Publish the holding statement", "role": "spokesperson", "due_minutes": 15}],
+        "holding_statements": [
+            {"name": "First response", "language": "en", "text": "We are looking into reports that {what_happened} Updates: {help_url}"}
+        ],
+        **fields,
+    }

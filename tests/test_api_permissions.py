@@ -16,12 +16,16 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.authtoken.models import Token
 
 from crisiscenter import services
 from crisiscenter.models import AuditEntry, Invitation, Membership, Organization, Role
 from crisiscenter.urls import api_v1
-from tests.factories import PASSWORD
+from playbooks import document as playbook_document
+from playbooks import services as playbook_services
+from playbooks.models import Playbook, PlaybookVersion
+from tests.factories import PASSWORD, valid_playbook_document
 
 pytestmark = pytest.mark.django_db
 
@@ -37,12 +41,16 @@ PERSONAS = ["anonymous", "charlie", *ROLE_IN_ACME]
 class Call:
     route: str
     method: str
-    path: str  # may name {frank} (frank's membership id) and {invitation} (a pending invitation's id)
+    # may name {frank} (frank's membership id), {invitation} (a pending invitation's id) and
+    # {playbook} (a playbook of org A at version 2)
+    path: str
     who: str | Role  # ANYONE, SIGNED_IN, or the lowest role in org A that may do it
     success: int
     body: dict | None = None
+    upload: bytes | None = None  # sent as the multipart field "file" instead of a JSON body
     # For writes: reads the state the call changes, to compare before and after.
     state: Callable[[SimpleNamespace], object] | None = None
+    variant: str = ""  # tells two calls of the same route and method apart in the test id
 
 
 def _organization_count(world) -> int:
@@ -71,8 +79,27 @@ def _frank_has_token(world) -> bool:
     return Token.objects.filter(user=world.frank).exists()
 
 
+def _acme_playbook_names(world) -> list[str]:
+    return sorted(Playbook.objects.for_organization(world.org_a).values_list("name", flat=True))
+
+
+def _playbook_version_numbers(world) -> list[int]:
+    return sorted(PlaybookVersion.objects.for_organization(world.org_a).filter(playbook=world.playbook).values_list("number", flat=True))
+
+
+def _playbook_archived(world) -> bool:
+    world.playbook.refresh_from_db()
+    return world.playbook.is_archived
+
+
 ACME = "/api/v1/organizations/acme"
+PLAYBOOK = f"{ACME}/playbooks/{{playbook}}"
 GET_HEAD_OPTIONS = ("GET", "HEAD", "OPTIONS")
+# The world's playbook is at version 2 ("Granola recall"); these documents differ from it.
+NEW_PLAYBOOK = valid_playbook_document(name="Airport strike", category="external_disaster")
+IMPORTED_PLAYBOOK_FILE = playbook_document.to_yaml(valid_playbook_document(name="Imported outage plan", category="service_outage")).encode()
+NEXT_VERSION = valid_playbook_document(default_severity=1)
+NEXT_VERSION_FILE = playbook_document.to_yaml(valid_playbook_document(scenario="Imported: the supplier confirmed the nuts.")).encode()
 
 CALLS = [
     *(Call("api-me", method, "/api/v1/me/", SIGNED_IN, 200) for method in GET_HEAD_OPTIONS),
@@ -105,6 +132,38 @@ CALLS = [
     ),
     Call("api-invitation-revoke", "OPTIONS", f"{ACME}/invitations/{{invitation}}/revoke/", Role.ADMIN, 200),
     *(Call("api-audit", method, f"{ACME}/audit/", Role.ADMIN, 200) for method in GET_HEAD_OPTIONS),
+    # Playbooks: members read, admins write (every write adds a playbook or a version).
+    *(Call("api-playbook-starters", method, "/api/v1/playbook-starters/", SIGNED_IN, 200) for method in GET_HEAD_OPTIONS),
+    *(Call("api-playbooks", method, f"{ACME}/playbooks/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
+    Call(
+        "api-playbooks", "POST", f"{ACME}/playbooks/", Role.ADMIN, 201,
+        body={"document": NEW_PLAYBOOK}, state=_acme_playbook_names, variant="document",
+    ),
+    Call(
+        "api-playbooks", "POST", f"{ACME}/playbooks/", Role.ADMIN, 201,
+        body={"starter": "service-outage"}, state=_acme_playbook_names, variant="starter",
+    ),
+    Call(
+        "api-playbook-import", "POST", f"{ACME}/playbooks/import/", Role.ADMIN, 201,
+        upload=IMPORTED_PLAYBOOK_FILE, state=_acme_playbook_names,
+    ),
+    Call("api-playbook-import", "OPTIONS", f"{ACME}/playbooks/import/", Role.ADMIN, 200),
+    *(Call("api-playbook", method, f"{PLAYBOOK}/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
+    *(Call("api-playbook-versions", method, f"{PLAYBOOK}/versions/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
+    Call(
+        "api-playbook-versions", "POST", f"{PLAYBOOK}/versions/", Role.ADMIN, 201,
+        body={"document": NEXT_VERSION, "change_note": "Severity 1 by default"}, state=_playbook_version_numbers,
+    ),
+    *(Call("api-playbook-version", method, f"{PLAYBOOK}/versions/1/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
+    *(Call("api-playbook-diff", method, f"{PLAYBOOK}/diff/?from=1&to=2", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
+    *(Call("api-playbook-export", method, f"{PLAYBOOK}/export/?format=yaml", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
+    Call(
+        "api-playbook-import-version", "POST", f"{PLAYBOOK}/import/", Role.ADMIN, 201,
+        upload=NEXT_VERSION_FILE, state=_playbook_version_numbers,
+    ),
+    Call("api-playbook-import-version", "OPTIONS", f"{PLAYBOOK}/import/", Role.ADMIN, 200),
+    Call("api-playbook-archive", "POST", f"{PLAYBOOK}/archive/", Role.ADMIN, 200, body={"archived": True}, state=_playbook_archived),
+    Call("api-playbook-archive", "OPTIONS", f"{PLAYBOOK}/archive/", Role.ADMIN, 200),
 ]
 
 
@@ -122,7 +181,7 @@ def expected_status(call: Call, persona: str) -> int:
 
 def _cases(status_filter: Callable[[int, Call], bool]):
     return [
-        pytest.param(call, persona, id=f"{call.method} {call.route} as {persona}")
+        pytest.param(call, persona, id=f"{call.method} {call.route}{f' ({call.variant})' if call.variant else ''} as {persona}")
         for call in CALLS
         for persona in PERSONAS
         if status_filter(expected_status(call, persona), call)
@@ -134,20 +193,27 @@ def world(org_a, org_b, personas, erin, frank_membership, alice_membership, api_
     invitation, _token = services.invitation_create(
         organization=org_a, actor_membership=alice_membership, email="pending@example.com", role=Role.VIEWER
     )
+    playbook = playbook_services.playbook_create(organization=org_a, actor_membership=alice_membership, document=valid_playbook_document())
+    playbook_services.playbook_update(
+        playbook=playbook, actor_membership=alice_membership, document=valid_playbook_document(scenario="The supplier confirmed the nuts.")
+    )
     users = {**personas, "erin": erin}
     return SimpleNamespace(
         org_a=org_a,
         frank=frank_membership.user,
         frank_membership=frank_membership,
         invitation=invitation,
+        playbook=playbook,
         users=users,
         client_for=lambda persona: api_client_for(users[persona]),
     )
 
 
 def _call(world, call: Call, persona: str):
-    path = call.path.format(frank=world.frank_membership.pk, invitation=world.invitation.pk)
+    path = call.path.format(frank=world.frank_membership.pk, invitation=world.invitation.pk, playbook=world.playbook.pk)
     send = getattr(world.client_for(persona), call.method.lower())
+    if call.upload is not None:
+        return send(path, {"file": SimpleUploadedFile("playbook.yaml", call.upload)}, format="multipart")
     return send(path, call.body, format="json") if call.body is not None else send(path)
 
 

@@ -14,11 +14,15 @@ from types import SimpleNamespace
 from urllib.parse import quote
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from crisiscenter import services
 from crisiscenter.models import AuditEntry, Invitation, Membership, Organization, Role
 from crisiscenter.urls import organization_pages
-from tests.factories import UserFactory
+from playbooks import document as playbook_document
+from playbooks import services as playbook_services
+from playbooks.models import Playbook, PlaybookVersion
+from tests.factories import UserFactory, valid_playbook_document
 
 pytestmark = pytest.mark.django_db
 
@@ -32,11 +36,15 @@ PERSONAS = ["anonymous", "charlie", *ROLE_IN_ACME]
 class Page:
     route: str
     method: str
-    path: str  # may name {frank} (frank's membership id) and {invitation} (a pending invitation's id)
+    # may name {frank} (frank's membership id), {invitation} (a pending invitation's id) and
+    # {playbook} (a playbook of org A at version 2)
+    path: str
     who: str | Role  # SIGNED_IN, or the lowest role in org A that may do it
     success: int
     data: dict | None = None
-    redirect: str | None = None  # where a successful POST lands
+    upload: bytes | None = None  # posted as the file field "file" along with data
+    # Where a successful POST lands; a function of the world when it names a new row.
+    redirect: str | Callable[[SimpleNamespace], str] | None = None
     state: Callable[[SimpleNamespace], object] | None = None
 
 
@@ -66,7 +74,32 @@ def _invitation_revoked_at(world):
     return world.invitation.revoked_at
 
 
+def _acme_playbook_names(world) -> list[str]:
+    return sorted(Playbook.objects.for_organization(world.org_a).values_list("name", flat=True))
+
+
+def _playbook_version_numbers(world) -> list[int]:
+    return sorted(PlaybookVersion.objects.for_organization(world.org_a).filter(playbook=world.playbook).values_list("number", flat=True))
+
+
+def _playbook_archived(world) -> bool:
+    world.playbook.refresh_from_db()
+    return world.playbook.is_archived
+
+
+def _page_of_acme_playbook(name: str) -> Callable[[SimpleNamespace], str]:
+    def page(world) -> str:
+        return f"{ACME}/playbooks/{Playbook.objects.for_organization(world.org_a).get(name=name).pk}/"
+
+    return page
+
+
 ACME = "/o/acme"
+PLAYBOOK = f"{ACME}/playbooks/{{playbook}}"
+# The world's playbook is at version 2 ("Granola recall"); these documents differ from it.
+NEW_PLAYBOOK_YAML = playbook_document.to_yaml(valid_playbook_document(name="Airport strike", category="external_disaster"))
+IMPORTED_PLAYBOOK_FILE = playbook_document.to_yaml(valid_playbook_document(name="Imported outage plan", category="service_outage")).encode()
+NEXT_VERSION_YAML = playbook_document.to_yaml(valid_playbook_document(default_severity=1))
 
 PAGES = [
     Page("home", "GET", "/", SIGNED_IN, 302),
@@ -103,6 +136,36 @@ PAGES = [
         redirect=f"{ACME}/members/", state=_invitation_revoked_at,
     ),
     Page("audit-log", "GET", f"{ACME}/audit/", Role.ADMIN, 200),
+    # Playbooks: members read, admins write.
+    Page("playbooks", "GET", f"{ACME}/playbooks/", Role.VIEWER, 200),
+    Page("playbook-new", "GET", f"{ACME}/playbooks/new/", Role.ADMIN, 200),
+    Page(
+        "playbook-new", "POST", f"{ACME}/playbooks/new/", Role.ADMIN, 302,
+        data={"content": NEW_PLAYBOOK_YAML, "change_note": "First draft"}, redirect=_page_of_acme_playbook("Airport strike"),
+        state=_acme_playbook_names,
+    ),
+    Page(
+        "playbook-from-starter", "POST", f"{ACME}/playbooks/from-starter/", Role.ADMIN, 302,
+        data={"starter": "service-outage"}, redirect=_page_of_acme_playbook("Service outage"), state=_acme_playbook_names,
+    ),
+    Page(
+        "playbook-import", "POST", f"{ACME}/playbooks/import/", Role.ADMIN, 302,
+        upload=IMPORTED_PLAYBOOK_FILE, redirect=_page_of_acme_playbook("Imported outage plan"), state=_acme_playbook_names,
+    ),
+    Page("playbook", "GET", f"{PLAYBOOK}/", Role.VIEWER, 200),
+    Page("playbook-edit", "GET", f"{PLAYBOOK}/edit/", Role.ADMIN, 200),
+    Page(
+        "playbook-edit", "POST", f"{PLAYBOOK}/edit/", Role.ADMIN, 302,
+        data={"content": NEXT_VERSION_YAML, "change_note": "Severity 1 by default"}, redirect=f"{PLAYBOOK}/",
+        state=_playbook_version_numbers,
+    ),
+    Page("playbook-version", "GET", f"{PLAYBOOK}/versions/1/", Role.VIEWER, 200),
+    Page("playbook-diff", "GET", f"{PLAYBOOK}/diff/?from=1&to=2", Role.VIEWER, 200),
+    Page("playbook-export", "GET", f"{PLAYBOOK}/export.yaml", Role.VIEWER, 200),
+    Page(
+        "playbook-archive", "POST", f"{PLAYBOOK}/archive/", Role.ADMIN, 302,
+        data={"archived": "1"}, redirect=f"{PLAYBOOK}/", state=_playbook_archived,
+    ),
 ]
 
 
@@ -130,23 +193,35 @@ def world(org_a, org_b, personas, erin, frank_membership, alice_membership, logi
     invitation, _token = services.invitation_create(
         organization=org_a, actor_membership=alice_membership, email="pending@example.com", role=Role.VIEWER
     )
+    playbook = playbook_services.playbook_create(organization=org_a, actor_membership=alice_membership, document=valid_playbook_document())
+    playbook_services.playbook_update(
+        playbook=playbook, actor_membership=alice_membership, document=valid_playbook_document(scenario="The supplier confirmed the nuts.")
+    )
     users = {**personas, "erin": erin}
     return SimpleNamespace(
         org_a=org_a,
         frank_membership=frank_membership,
         invitation=invitation,
+        playbook=playbook,
         browser_for=lambda persona: login_client(users[persona]),
     )
 
 
+def _fill(world, template: str) -> str:
+    return template.format(frank=world.frank_membership.pk, invitation=world.invitation.pk, playbook=world.playbook.pk)
+
+
 def _path(world, page: Page) -> str:
-    return page.path.format(frank=world.frank_membership.pk, invitation=world.invitation.pk)
+    return _fill(world, page.path)
 
 
 def _visit(world, page: Page, persona: str):
     browser = world.browser_for(persona)
     if page.method == "POST":
-        return browser.post(_path(world, page), page.data or {})
+        data = dict(page.data or {})
+        if page.upload is not None:
+            data["file"] = SimpleUploadedFile("playbook.yaml", page.upload)
+        return browser.post(_path(world, page), data)
     return browser.get(_path(world, page))
 
 
@@ -191,7 +266,7 @@ def test_visitor_with_the_required_role_is_served(world, page, persona):
 
     assert response.status_code == page.success
     if page.redirect:
-        assert response["Location"] == page.redirect
+        assert response["Location"] == (page.redirect(world) if callable(page.redirect) else _fill(world, page.redirect))
     if page.state:
         assert page.state(world) != before
 

@@ -16,7 +16,7 @@ from crisiscenter import services
 from crisiscenter.celery import app as celery_app
 from crisiscenter.errors import NotAllowed, ServiceError
 from crisiscenter.models import AppendOnlyError, AuditEntry, Invitation, Membership, Organization, Role
-from crisiscenter.realtime import organization_group
+from crisiscenter.realtime import organization_group, user_group
 from crisiscenter.tenancy import OrganizationScopedManager, UnscopedQueryError
 from tests.factories import UserFactory
 
@@ -331,10 +331,12 @@ def test_removing_a_member_broadcasts_member_removed_after_the_commit(
         services.membership_remove(membership=frank_membership, actor_membership=alice_membership)
         assert sent_events == []  # nothing is announced while the transaction is open
 
-    assert len(callbacks) == 1
+    # Once to the organisation (the war room), once to frank's own group (his incident rooms).
+    assert len(callbacks) == 2
     assert not Membership.unscoped.filter(pk=frank_membership_id).exists()
-    [(group, event)] = sent_events
+    [(group, event), (user_group_name, same_event)] = sent_events
     assert group == organization_group(alice_membership.organization_id)
+    assert user_group_name == user_group(frank_membership.user_id) and same_event == event
     assert event["type"] == "member.removed"
     assert event["organization"] == "acme"
     assert event["data"] == {
