@@ -44,6 +44,21 @@ for _origin in CSRF_TRUSTED_ORIGINS:
     if not _origin.startswith(("http://", "https://")):
         raise ImproperlyConfigured(f"CSRF_TRUSTED_ORIGINS entry {_origin!r} must start with http:// or https://.")
 
+# Keys for secrets stored in the database (see crisiscenter/crypto.py); comma-separated for
+# rotation. Unset: derived from SECRET_KEY (fine for the embedded mode).
+FIELD_ENCRYPTION_KEY = env_str("FIELD_ENCRYPTION_KEY", "")
+for _key in filter(None, (k.strip() for k in FIELD_ENCRYPTION_KEY.split(","))):
+    import base64 as _base64
+    import binascii as _binascii
+
+    try:
+        if len(_base64.urlsafe_b64decode(_key.encode())) != 32:
+            raise ValueError
+    except (ValueError, _binascii.Error):
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEY must be Fernet keys (python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')."
+        ) from None
+
 # Public base URL used in e-mails (invitation links, password resets sent by tasks).
 SITE_URL = env_url("SITE_URL", schemes=("http", "https")) or "http://127.0.0.1:8000"
 # Where browsers open WebSockets; empty means the same origin as the page.

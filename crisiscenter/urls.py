@@ -67,6 +67,7 @@ api_v1 = [
 organization_pages = [
     path("", views.war_room, name="war-room"),
     path("settings/", views.organization_settings, name="organization-settings"),
+    path("settings/chat/", views.chat_webhook_save, name="chat-webhook-save"),
     path("members/", views.members, name="members"),
     path("members/invite/", views.member_invite, name="member-invite"),
     path("members/<int:membership_id>/role/", views.member_change_role, name="member-role"),

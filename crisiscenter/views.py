@@ -113,7 +113,28 @@ def organization_settings(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, "Saved.")
             return redirect("organization-settings", slug=request.organization.slug)
-    return render(request, "crisiscenter/organization_settings.html", {"form": form}, status=400 if form.errors else 200)
+    from playbooks.models import ChatKind, ChatWebhook
+
+    webhooks = {hook.kind: hook for hook in ChatWebhook.objects.for_organization(request.organization)}
+    chat = [{"kind": kind, "label": label, "webhook": webhooks.get(kind)} for kind, label in ChatKind.choices]
+    return render(request, "crisiscenter/organization_settings.html", {"form": form, "chat": chat}, status=400 if form.errors else 200)
+
+
+@organization_view(Role.ADMIN)
+@require_POST
+def chat_webhook_save(request: HttpRequest) -> HttpResponse:
+    from playbooks.notifications import chat_webhook_set
+
+    try:
+        webhook = chat_webhook_set(
+            organization=request.organization, actor_membership=request.membership, kind=request.POST.get("kind", ""), url=request.POST.get("url", "")
+        )
+    except ServiceError as error:
+        _refuse(error)
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"{webhook} will receive escalations, status changes and overdue tasks." if webhook else "Webhook removed.")
+    return redirect("organization-settings", slug=request.organization.slug)
 
 
 @organization_view(Role.VIEWER)

@@ -1,6 +1,17 @@
 from django.contrib import admin
 
-from playbooks.models import Playbook, PlaybookVersion
+from playbooks.models import (
+    ChatWebhook,
+    Incident,
+    IncidentRole,
+    IncidentTask,
+    Notification,
+    Playbook,
+    PlaybookProposal,
+    PlaybookVersion,
+    PostIncidentReview,
+    TimelineEntry,
+)
 
 
 class PlaybookVersionInline(admin.TabularInline):
@@ -38,3 +49,47 @@ class PlaybookVersionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class IncidentTaskInline(admin.TabularInline):
+    model = IncidentTask
+    extra = 0
+    fields = ("title", "role", "owner", "due_at", "done_at", "done_by")
+    readonly_fields = fields
+    can_delete = False
+
+
+@admin.register(Incident)
+class IncidentAdmin(admin.ModelAdmin):
+    list_display = ("title", "organization", "severity", "status", "detected_at", "first_statement_at")
+    list_filter = ("status", "severity", "organization")
+    search_fields = ("title",)
+    inlines = [IncidentTaskInline]
+
+
+@admin.register(TimelineEntry)
+class TimelineEntryAdmin(admin.ModelAdmin):
+    """Append-only: readable here, never edited."""
+
+    list_display = ("incident", "kind", "actor_label", "occurred_at", "logged_at")
+    list_filter = ("kind", "organization")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ChatWebhook)
+class ChatWebhookAdmin(admin.ModelAdmin):
+    list_display = ("organization", "kind", "url_hint", "enabled", "last_success_at", "last_error")
+    exclude = ("url_encrypted",)
+    readonly_fields = ("url_hint", "last_success_at", "last_error", "last_error_at")
+
+
+for model in (IncidentRole, IncidentTask, Notification, PostIncidentReview, PlaybookProposal):
+    admin.site.register(model)

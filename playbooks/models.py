@@ -306,3 +306,29 @@ class PlaybookProposal(OrganizationOwned):
 
     def __str__(self) -> str:
         return self.text[:80]
+
+
+class ChatKind(models.TextChoices):
+    SLACK = "slack", "Slack"
+    TEAMS = "teams", "Microsoft Teams"
+
+
+class ChatWebhook(OrganizationOwned):
+    """An incoming-webhook URL of the organisation's Slack or Teams channel (encrypted at
+    rest: the URL itself is the credential)."""
+
+    kind = models.CharField(max_length=8, choices=ChatKind.choices)
+    url_encrypted = models.TextField()
+    url_hint = models.CharField(max_length=80, help_text="host and the URL's last characters, for display")
+    enabled = models.BooleanField(default=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        default_manager_name = "unscoped"
+        constraints = [models.UniqueConstraint(fields=["organization", "kind"], name="chat_webhook_one_per_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.url_hint})"

@@ -51,6 +51,7 @@ def test_no_environment_at_all_gives_the_embedded_mode(tmp_path):
         ({"CELERY_TASK_TIME_LIMIT": "100", "CELERY_TASK_SOFT_TIME_LIMIT": "200"}, "CELERY_TASK_TIME_LIMIT must be longer"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL='LOUD' is not a logging level"),
         ({"WEBSOCKET_URL": "http://ws.example"}, "WEBSOCKET_URL must start with one of ws://, wss://"),
+        ({"FIELD_ENCRYPTION_KEY": "not-a-fernet-key"}, "FIELD_ENCRYPTION_KEY must be Fernet keys"),
     ],
 )
 def test_bad_values_refuse_to_start_with_a_clear_message(tmp_path, env, message):
