@@ -138,17 +138,24 @@ class PlaybookVersionListApi(_PlaybookView):
         page = paginator.paginate_queryset(versions, request, view=self)
         return paginator.get_paginated_response(PlaybookVersionSummaryOut(page, many=True).data)
 
-    @extend_schema(request=PlaybookVersionIn, responses={201: PlaybookVersionOut})
+    @extend_schema(
+        request=PlaybookVersionIn,
+        responses={201: PlaybookVersionOut, 200: PlaybookVersionOut},
+        description="201 with the new version; 200 with the current one when the document is unchanged.",
+    )
     def post(self, request, slug, playbook_id: int):
         data = PlaybookVersionIn(data=request.data)
         data.is_valid(raise_exception=True)
+        playbook = self.playbook(request, playbook_id)
+        previous = playbook.latest_version_number
         version = services.playbook_update(
-            playbook=self.playbook(request, playbook_id),
+            playbook=playbook,
             actor_membership=request.membership,
             document=data.validated_data["document"],
             change_note=data.validated_data.get("change_note", ""),
         )
-        return Response(PlaybookVersionOut(version).data, status=status.HTTP_201_CREATED)
+        created = version.number > previous
+        return Response(PlaybookVersionOut(version).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class PlaybookVersionDetailApi(_PlaybookView):

@@ -153,6 +153,7 @@ def playbook_set_archived(*, playbook: Playbook, actor_membership: Membership, a
             return playbook
         playbook.is_archived = archived
         playbook.save(update_fields=["is_archived"])
+        broadcast_to_organization(organization=playbook.organization, event_type="playbook.updated", data={**_event_data(playbook), "archived": archived})
         audit_record(
             action="playbook.archived" if archived else "playbook.restored",
             actor=actor_membership.user,

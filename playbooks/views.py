@@ -87,10 +87,14 @@ def _edit(request: HttpRequest, playbook=None) -> HttpResponse:
                 )
                 messages.success(request, f"Playbook “{playbook.name}” created.")
             else:
+                previous = playbook.latest_version_number
                 version = services.playbook_update(
                     playbook=playbook, actor_membership=request.membership, document=document, change_note=form.cleaned_data["change_note"]
                 )
-                messages.success(request, f"Saved as version {version.number}.")
+                if version.number > previous:
+                    messages.success(request, f"Saved as version {version.number}.")
+                else:
+                    messages.info(request, f"Nothing changed; still version {version.number}.")
             return redirect("playbook", slug=request.organization.slug, playbook_id=playbook.pk)
         except playbook_document.DocumentError as error:
             problems = error.problems

@@ -628,3 +628,33 @@ def test_an_older_version_can_be_exported(alice, recall_at_version_2, api_client
     assert json.loads(api_export.content) == valid_playbook_document()
     assert playbook_document.parse(page_export.content) == valid_playbook_document()
     assert page_export["Content-Disposition"] == 'attachment; filename="granola-recall-v1.yaml"'
+
+
+@pytest.mark.postgres
+def test_postgres_refuses_to_rewrite_playbook_versions_and_timelines(org_a, alice_membership, bob_membership):
+    from django.db import DatabaseError, connection, transaction
+
+    from playbooks import incident_services
+    from tests.factories import valid_playbook_document
+
+    services.playbook_create(organization=org_a, actor_membership=alice_membership, document=valid_playbook_document())
+    incident_services.incident_open(organization=org_a, actor_membership=bob_membership, title="x")
+    for statement in (
+        "UPDATE playbooks_playbookversion SET change_note = 'rewritten'",
+        "DELETE FROM playbooks_playbookversion",
+        "UPDATE playbooks_timelineentry SET text = 'rewritten'",
+        "DELETE FROM playbooks_timelineentry",
+    ):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(statement)
+
+
+def test_saving_an_unchanged_document_answers_200_and_adds_no_version(org_a, alice, alice_membership, api_client_for):
+    from tests.factories import valid_playbook_document
+
+    document = valid_playbook_document()
+    playbook = services.playbook_create(organization=org_a, actor_membership=alice_membership, document=document)
+    response = api_client_for(alice).post(f"/api/v1/organizations/acme/playbooks/{playbook.pk}/versions/", {"document": document}, format="json")
+
+    assert response.status_code == 200
+    assert response.json()["number"] == 1

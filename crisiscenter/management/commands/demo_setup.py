@@ -57,6 +57,7 @@ class Command(BaseCommand):
         admin = Membership.unscoped.get(organization=organization, user__username="admin")
         existing = set(playbook_selectors.playbooks_of(organization=organization, include_archived=True).values_list("name", flat=True))
         people = {"incident_lead": ("admin", "manager"), "spokesperson": ("manager", "admin"), "approver_manager": ("manager", "admin"),
+                  "approver_legal": ("admin", "manager"),
                   "responder": ("responder", None), "scribe": ("responder", None)}
         with audit_context(source="command:demo_setup"):
             for document in playbook_selectors.starter_documents().values():
