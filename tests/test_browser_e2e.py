@@ -124,23 +124,40 @@ def test_an_admin_builds_a_playbook_from_a_starter_and_versions_it(chromium, emb
     expect(page.locator("pre.diff .added").filter(has_text="Report the fake account")).to_be_visible()
 
 
-def test_a_responder_opens_an_incident_and_sees_a_managers_status_change_live(chromium, embedded_server):
+def test_an_admin_builds_a_playbook_a_responder_opens_an_incident_and_a_status_change_arrives_live(chromium, embedded_server):
+    from playbooks.document import FORMAT, to_yaml
     from playwright.sync_api import expect
 
     base_url = embedded_server.base_url
+    # The admin writes the plan, with the demo people in its roles.
+    admin = chromium.new_context().new_page()
+    _log_in(admin, base_url, "admin")
+    admin.goto(f"{base_url}/o/demo/playbooks/new/")
+    plan = {
+        "format": FORMAT, "name": "Checkout outage", "category": "service_outage", "default_severity": 2,
+        "escalation": [{"severity": 2, "first_statement_due_minutes": 20, "approvals_required": 1, "approver_roles": ["approver_manager"], "notify_roles": ["incident_lead"]}],
+        "roles": [{"role": "incident_lead", "member": "admin", "backup": "manager"}, {"role": "responder", "member": "responder"}],
+        "checklist": [
+            {"title": "Confirm the outage with engineering", "role": "incident_lead", "due_minutes": 5},
+            {"title": "Pause scheduled promotional posts", "role": "responder", "due_minutes": 5},
+        ],
+    }
+    admin.get_by_label("Playbook (YAML)").fill(to_yaml(plan))
+    admin.get_by_role("button", name="Create playbook").click()
+    expect(admin.get_by_role("heading", level=1)).to_contain_text("Checkout outage v1")
+
     responder = chromium.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True).new_page()
     _log_in(responder, base_url, "responder")
     responder.get_by_role("link", name="Incidents").click()
     responder.get_by_role("link", name="Open an incident").click()
     responder.get_by_label("Title").fill("Checkout is down")
-    responder.get_by_label("Playbook").select_option(label="Service outage")
+    responder.get_by_label("Playbook").select_option(label="Checkout outage")
     responder.get_by_label("Where it started", exact=True).select_option("x")
     responder.get_by_role("button", name="Open incident").click()
 
     expect(responder.get_by_role("heading", level=1)).to_contain_text("Checkout is down")
-    # The playbook's checklist, with owners from the playbook's roles (demo: admin leads).
-    task = responder.locator(".task", has_text="Confirm the outage with engineering")
-    expect(task).to_contain_text("Ada Admin")
+    # The playbook's checklist, with owners from the playbook's roles.
+    expect(responder.locator(".task", has_text="Confirm the outage with engineering")).to_contain_text("Ada Admin")
     expect(responder.locator(".task", has_text="Pause scheduled promotional posts")).to_contain_text("Rita Responder")
     expect(responder.locator("#live-status")).to_have_attribute("data-state", "live")
     assert responder.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "the room scrolls sideways on a phone"
