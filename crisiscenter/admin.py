@@ -4,6 +4,19 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from crisiscenter.models import AuditEntry, Invitation, Membership, Organization, User, WorkerHeartbeat
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """For append-only records: browse and filter, never add, change or delete."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     fieldsets = DjangoUserAdmin.fieldsets + (("Crisis Center", {"fields": ("display_name",)}),)
@@ -39,22 +52,13 @@ class InvitationAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin):
     """Browse and filter only: the trail is append-only, here as everywhere."""
 
     list_display = ("created_at", "organization", "actor_label", "action", "object_repr", "source", "ip_address")
     list_filter = ("action", "organization", "source")
     search_fields = ("actor_label", "action", "object_repr", "object_id")
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(WorkerHeartbeat)

@@ -15,20 +15,22 @@ from crisiscenter.models import Invitation
 
 logger = logging.getLogger(__name__)
 
+# Mail that fails on the way out is retried with growing, jittered pauses for about a day.
+MAIL_RETRY_POLICY = {
+    "autoretry_for": (smtplib.SMTPException, OSError),
+    "retry_backoff": 30,
+    "retry_backoff_max": settings.MAX_TASK_COUNTDOWN_SECONDS,
+    "retry_jitter": True,
+    "max_retries": 8,
+}
+
 
 @shared_task(bind=True, ignore_result=True)
 def record_worker_heartbeat(self) -> None:
     services.worker_heartbeat_record(hostname=self.request.hostname or "unknown")
 
 
-@shared_task(
-    bind=True,
-    autoretry_for=(smtplib.SMTPException, OSError),
-    retry_backoff=30,
-    retry_backoff_max=settings.MAX_TASK_COUNTDOWN_SECONDS,
-    retry_jitter=True,
-    max_retries=8,
-)
+@shared_task(bind=True, **MAIL_RETRY_POLICY)
 def send_invitation_email(self, invitation_id: int, token: str) -> None:
     invitation = Invitation.unscoped.select_related("organization", "invited_by").filter(pk=invitation_id).first()
     if invitation is None or not invitation.is_pending():

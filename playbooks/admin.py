@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from crisiscenter.admin import ReadOnlyAdmin
+
 from playbooks.models import (
     ChatWebhook,
     Incident,
@@ -35,20 +37,11 @@ class PlaybookAdmin(admin.ModelAdmin):
 
 
 @admin.register(PlaybookVersion)
-class PlaybookVersionAdmin(admin.ModelAdmin):
+class PlaybookVersionAdmin(ReadOnlyAdmin):
     """Versions are immutable snapshots: readable here, never edited."""
 
     list_display = ("playbook", "number", "organization", "created_by", "created_at")
     list_filter = ("organization",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class IncidentTaskInline(admin.TabularInline):
@@ -68,20 +61,11 @@ class IncidentAdmin(admin.ModelAdmin):
 
 
 @admin.register(TimelineEntry)
-class TimelineEntryAdmin(admin.ModelAdmin):
+class TimelineEntryAdmin(ReadOnlyAdmin):
     """Append-only: readable here, never edited."""
 
     list_display = ("incident", "kind", "actor_label", "occurred_at", "logged_at")
     list_filter = ("kind", "organization")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ChatWebhook)

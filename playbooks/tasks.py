@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import smtplib
-
 from celery import shared_task
 from django.conf import settings
 from django.core.mail import send_mail
 from django.utils import timezone
 
+from crisiscenter.tasks import MAIL_RETRY_POLICY
 from playbooks.models import Notification
 
 
-@shared_task(
-    bind=True,
-    autoretry_for=(smtplib.SMTPException, OSError),
-    retry_backoff=30,
-    retry_backoff_max=settings.MAX_TASK_COUNTDOWN_SECONDS,
-    retry_jitter=True,
-    max_retries=8,
-)
+@shared_task(bind=True, **MAIL_RETRY_POLICY)
 def deliver_notifications(self, notification_ids: list[int]) -> None:
     """E-mail each notification once. The claim (emailed_at) is taken before sending and given
     back if sending fails, so a retry or a second worker never mails twice."""

@@ -76,6 +76,26 @@ def _fresh_axes_and_cache():
 
 
 @pytest.fixture
+def eager_celery():
+    """Run tasks in-process. The Celery app read its settings at start-up, so flip its config."""
+    from crisiscenter.celery import app as celery_app
+
+    previous = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield
+    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = previous
+
+
+@pytest.fixture
+def sent_events(monkeypatch):
+    """Every (group, event) the real-time path sends; the channel layer is the boundary."""
+    sent: list[tuple[str, dict]] = []
+    monkeypatch.setattr("crisiscenter.realtime.send_now", lambda group, event: sent.append((group, event)))
+    return sent
+
+
+@pytest.fixture
 def redis_url() -> str:
     return os.environ["TEST_REDIS_URL"]
 

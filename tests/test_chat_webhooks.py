@@ -42,13 +42,6 @@ def posted(monkeypatch):
     return calls
 
 
-@pytest.fixture
-def eager():
-    from crisiscenter.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
 
 
 def test_secrets_round_trip_and_tampering_is_detected():
@@ -100,7 +93,7 @@ def test_the_url_is_stored_encrypted_and_only_admins_set_it(org_a, alice_members
     assert not ChatWebhook.objects.for_organization(org_a).exists()
 
 
-def test_an_escalation_is_posted_once_to_the_chat(org_a, alice_membership, bob_membership, carol_membership, posted, eager, django_capture_on_commit_callbacks):
+def test_an_escalation_is_posted_once_to_the_chat(org_a, alice_membership, bob_membership, carol_membership, posted, eager_celery, django_capture_on_commit_callbacks):
     chat_webhook_set(organization=org_a, actor_membership=alice_membership, kind="slack", url=SLACK_URL)
     with django_capture_on_commit_callbacks(execute=True):
         incident = incident_services.incident_open(organization=org_a, actor_membership=bob_membership, title="Checkout down", severity=2)

@@ -48,11 +48,6 @@ def recall(alice_membership, bob_membership, carol_membership, org_a):
     return services.playbook_create(organization=org_a, actor_membership=alice_membership, document=_document())
 
 
-@pytest.fixture
-def record_events(monkeypatch):
-    sent = []
-    monkeypatch.setattr("crisiscenter.realtime.send_now", lambda group, event: sent.append((group, event)))
-    return sent
 
 
 def _open(org_a, membership, playbook=None, **kwargs):
@@ -87,35 +82,29 @@ def test_an_incident_keeps_its_playbook_version_after_the_playbook_is_edited(org
 
 
 def test_escalation_notifies_the_ladder_once_per_severity_and_only_after_commit(
-    org_a, recall, bob_membership, carol_membership, django_capture_on_commit_callbacks, mailoutbox, record_events
+    org_a, recall, bob_membership, carol_membership, django_capture_on_commit_callbacks, mailoutbox, sent_events, eager_celery
 ):
-    from crisiscenter.celery import app
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        incident = _open(org_a, bob_membership, recall)
+    assert sent_events == [] and mailoutbox == []  # nothing before the commit
+    for callback in callbacks:
+        callback()
+    # Severity 2 notifies the incident lead only: carol, and alice as her backup.
+    assert set(Notification.objects.for_organization(org_a).values_list("recipient__username", flat=True)) == {"carol", "alice"}
+    assert sorted(m.to[0] for m in mailoutbox) == ["alice@example.com", "carol@example.com"]
 
-    app.conf.task_always_eager = True
-    try:
-        with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            incident = _open(org_a, bob_membership, recall)
-        assert record_events == [] and mailoutbox == []  # nothing before the commit
-        for callback in callbacks:
-            callback()
-        # Severity 2 notifies the incident lead only: carol, and alice as her backup.
-        assert set(Notification.objects.for_organization(org_a).values_list("recipient__username", flat=True)) == {"carol", "alice"}
-        assert sorted(m.to[0] for m in mailoutbox) == ["alice@example.com", "carol@example.com"]
-
-        with django_capture_on_commit_callbacks(execute=True):
-            incident_services.incident_change_severity(incident=incident, actor_membership=carol_membership, severity=1)
-        with django_capture_on_commit_callbacks(execute=True):
-            incident_services.incident_change_severity(incident=incident, actor_membership=carol_membership, severity=2)
-        with django_capture_on_commit_callbacks(execute=True):
-            incident_services.incident_change_severity(incident=incident, actor_membership=carol_membership, severity=1)
-    finally:
-        app.conf.task_always_eager = False
+    with django_capture_on_commit_callbacks(execute=True):
+        incident_services.incident_change_severity(incident=incident, actor_membership=carol_membership, severity=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        incident_services.incident_change_severity(incident=incident, actor_membership=carol_membership, severity=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        incident_services.incident_change_severity(incident=incident, actor_membership=carol_membership, severity=1)
 
     severity_one = Notification.objects.for_organization(org_a).filter(dedupe_key=f"incident:{incident.pk}:severity:1")
     # alice and bob once each (carol, who escalated, is not told about her own action).
     assert sorted(severity_one.values_list("recipient__username", flat=True)) == ["alice", "bob"]
     assert sum(1 for m in mailoutbox if "Severity 1" in m.subject) == 2
-    event_types = [event["type"] for _group, event in record_events]
+    event_types = [event["type"] for _group, event in sent_events]
     assert "incident.opened" in event_types and "notification.created" in event_types
 
 

@@ -30,12 +30,6 @@ BRAVO_API = "/api/v1/organizations/bravo"
 STARTER_FILES = sorted(selectors.STARTERS_DIR.glob("*.yaml"))
 
 
-@pytest.fixture
-def sent_events(monkeypatch):
-    """Every (group, event) the real-time path sends; the channel layer is the boundary."""
-    sent: list[tuple[str, dict]] = []
-    monkeypatch.setattr("crisiscenter.realtime.send_now", lambda group, event: sent.append((group, event)))
-    return sent
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from django.db.models import ForeignKey
 from django.utils import timezone
 
 from crisiscenter import services
-from crisiscenter.celery import app as celery_app
 from crisiscenter.errors import NotAllowed, ServiceError
 from crisiscenter.models import AppendOnlyError, AuditEntry, Invitation, Membership, Organization, Role
 from crisiscenter.realtime import organization_group, user_group
@@ -23,22 +22,8 @@ from tests.factories import UserFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def eager_celery():
-    """Run tasks in-process. The Celery app read its settings at start-up, so flip its config."""
-    previous = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager = True
-    celery_app.conf.task_eager_propagates = True
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = previous
 
 
-@pytest.fixture
-def sent_events(monkeypatch):
-    """Every (group, event) the real-time path sends; the channel layer is the boundary."""
-    sent: list[tuple[str, dict]] = []
-    monkeypatch.setattr("crisiscenter.realtime.send_now", lambda group, event: sent.append((group, event)))
-    return sent
 
 
 @pytest.fixture

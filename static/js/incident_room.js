@@ -4,7 +4,6 @@
   "use strict";
   var script = document.getElementById("incident-room-script");
   var status = document.getElementById("live-status");
-  var labels = { connecting: "Connecting…", reconnecting: "Reconnecting…", live: "Live", offline: "Offline — retrying" };
   var partsFor = {
     acknowledged: ["header", "timeline"], status: ["header", "timeline"], severity: ["header", "timeline"],
     facts: ["facts", "timeline"], roles: ["roles", "tasks", "timeline", "header"], tasks: ["tasks", "timeline"],
@@ -61,16 +60,13 @@
     organization: script.dataset.organization,
     incident: script.dataset.incident,
     baseUrl: script.dataset.websocketUrl,
-    onState: function (state) {
-      status.dataset.state = state;
-      status.querySelector(".label").textContent = labels[state] || state;
-    },
+    onState: function (state) { window.CrisisCenterRealtime.showState(status, state); },
     onEvent: function (event) {
       var change = (event.data && event.data.change) || "";
       (partsFor[change] || all).forEach(refresh);
     },
     onResync: function () { all.forEach(refresh); },
-    onRevoked: function () { status.querySelector(".label").textContent = "Your access to this organisation was removed."; },
+    onRevoked: function () { window.CrisisCenterRealtime.showRevoked(status); },
   });
   wire();
   tick();

@@ -57,5 +57,17 @@
     return { close: function () { stopped = true; if (socket) socket.close(); } };
   }
 
-  window.CrisisCenterRealtime = { connectOrganization: connectOrganization, connectIncident: connectIncident };
+  var STATE_LABELS = { connecting: "Connecting…", reconnecting: "Reconnecting…", live: "Live", offline: "Offline — retrying" };
+
+  /* Shows the connection state in a `.live-status` element (dot + label). */
+  function showState(element, state) {
+    element.dataset.state = state;
+    element.querySelector(".label").textContent = STATE_LABELS[state] || state;
+  }
+
+  function showRevoked(element) {
+    element.querySelector(".label").textContent = "Your access to this organisation was removed.";
+  }
+
+  window.CrisisCenterRealtime = { showState: showState, showRevoked: showRevoked, connectOrganization: connectOrganization, connectIncident: connectIncident };
 })();

@@ -4,7 +4,6 @@
   var status = document.getElementById("live-status");
   var list = document.getElementById("event-list");
   var empty = document.getElementById("events-empty");
-  var labels = { connecting: "Connecting…", reconnecting: "Reconnecting…", live: "Live", offline: "Offline — retrying" };
 
   function describe(event) {
     var d = event.data || {};
@@ -25,10 +24,7 @@
   window.CrisisCenterRealtime.connectOrganization({
     organization: script.dataset.organization,
     baseUrl: script.dataset.websocketUrl,
-    onState: function (state) {
-      status.dataset.state = state;
-      status.querySelector(".label").textContent = labels[state] || state;
-    },
+    onState: function (state) { window.CrisisCenterRealtime.showState(status, state); },
     onEvent: function (event) {
       if (event.type === "notification.created") {
         var mine = (event.data.recipient_ids || []).indexOf(Number(script.dataset.user)) !== -1;
@@ -48,8 +44,6 @@
       list.insertBefore(item, list.firstChild);
       empty.hidden = true;
     },
-    onRevoked: function () {
-      status.querySelector(".label").textContent = "Your access to this organisation was removed.";
-    },
+    onRevoked: function () { window.CrisisCenterRealtime.showRevoked(status); },
   });
 })();
