@@ -6,17 +6,27 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from crisiscenter.models import Organization
-from playbooks.models import Incident, IncidentRole, IncidentStatus, IncidentTask, Notification, PlaybookProposal, PostIncidentReview, TimelineEntry
+from playbooks.models import (
+    Incident,
+    IncidentRole,
+    IncidentStatus,
+    IncidentTask,
+    Notification,
+    PlaybookProposal,
+    PostIncidentReview,
+    TimelineEntry,
+)
 
 
 def incidents_of(*, organization: Organization, open_only: bool = False) -> QuerySet[Incident]:
     incidents = Incident.objects.for_organization(organization).select_related("playbook", "playbook_version", "opened_by")
     if open_only:
         incidents = incidents.exclude(status__in=[IncidentStatus.RESOLVED, IncidentStatus.CLOSED])
+    # Meta.ordering does not apply to aggregating queries: order explicitly (newest first).
     return incidents.annotate(
         open_tasks=Count("tasks", filter=Q(tasks__done_at__isnull=True)),
         overdue_tasks=Count("tasks", filter=Q(tasks__done_at__isnull=True, tasks__due_at__lt=timezone.now())),
-    )
+    ).order_by("-detected_at", "-pk")
 
 
 def incident_of(*, organization: Organization, incident_id: int) -> Incident | None:

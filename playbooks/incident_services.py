@@ -261,7 +261,7 @@ def incident_change_severity(*, incident: Incident, actor_membership: Membership
         raise ServiceError("Severity runs from 1 (most severe) to 4.", field="severity")
     with transaction.atomic():
         locked = Incident.objects.for_organization(incident.organization_id).select_for_update(of=("self",)).select_related("playbook_version", "organization").get(pk=incident.pk)
-        if not locked.is_open() and locked.status == IncidentStatus.CLOSED:
+        if locked.status == IncidentStatus.CLOSED:
             raise ServiceError("A closed incident cannot change severity.", code="incident_closed")
         before = locked.severity
         if before == severity:

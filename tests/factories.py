@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import factory
 
 from crisiscenter.models import Membership, Organization, Role, User
@@ -74,3 +76,32 @@ def valid_playbook_document(**fields) -> dict:
         ],
         **fields,
     }
+
+
+def incident_world(*, playbook, opener, lead) -> SimpleNamespace:
+    """The incidents the permission matrices act on, all in ``playbook``'s organisation and
+    opened by the membership ``opener`` (a manager or higher):
+
+    - ``incident``: open, from the playbook, led by the user ``lead`` (whose role is then what
+      lets them change status, severity and roles), with the checklist's open ``task`` and a
+      ``done_task`` to reopen;
+    - ``resolved``: resolved, so its review can be written, with an open ``proposal``;
+    - one unread notification for every member, so marking them read changes something.
+    """
+    from crisiscenter.models import Membership
+    from playbooks import incident_services
+    from playbooks.models import IncidentStatus
+    from playbooks.notifications import notify
+
+    organization = playbook.organization
+    incident = incident_services.incident_open(organization=organization, actor_membership=opener, title="Nuts in the granola", playbook=playbook)
+    incident_services.incident_assign_role(incident=incident, actor_membership=opener, role="incident_lead", member_id=lead.pk)
+    task = incident.tasks.get(from_checklist=True)
+    done_task = incident_services.task_add(incident=incident, actor_membership=opener, title="Pull the batch from the shelves")
+    incident_services.task_set_done(task=done_task, actor_membership=opener, done=True)
+    resolved = incident_services.incident_open(organization=organization, actor_membership=opener, title="Late deliveries", playbook=playbook)
+    incident_services.incident_change_status(incident=resolved, actor_membership=opener, status=IncidentStatus.RESOLVED)
+    proposal = incident_services.proposal_create(incident=resolved, actor_membership=opener, text="Name a spokesperson up front.")
+    members = [membership.user for membership in Membership.objects.for_organization(organization).select_related("user")]
+    notify(organization=organization, recipients=members, kind="status", text="Nuts in the granola: active", dedupe_key="matrix:everyone", incident=incident)
+    return SimpleNamespace(incident=incident, task=task, done_task=done_task, resolved=resolved, proposal=proposal)

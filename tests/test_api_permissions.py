@@ -24,8 +24,17 @@ from crisiscenter.models import AuditEntry, Invitation, Membership, Organization
 from crisiscenter.urls import api_v1
 from playbooks import document as playbook_document
 from playbooks import services as playbook_services
-from playbooks.models import Playbook, PlaybookVersion
-from tests.factories import PASSWORD, valid_playbook_document
+from playbooks.models import (
+    Incident,
+    Notification,
+    Playbook,
+    PlaybookProposal,
+    PlaybookVersion,
+    PostIncidentReview,
+    TimelineEntry,
+)
+from playbooks.notifications import notify
+from tests.factories import PASSWORD, incident_world, valid_playbook_document
 
 pytestmark = pytest.mark.django_db
 
@@ -41,12 +50,14 @@ PERSONAS = ["anonymous", "charlie", *ROLE_IN_ACME]
 class Call:
     route: str
     method: str
-    # may name {frank} (frank's membership id), {invitation} (a pending invitation's id) and
-    # {playbook} (a playbook of org A at version 2)
+    # may name {frank} (frank's membership id), {invitation} (a pending invitation's id),
+    # {playbook} (a playbook of org A at version 2), {incident} (an open incident of org A
+    # from that playbook, led by carol), {task} and {done_task} (an open and a done task of
+    # it), {resolved} (a resolved incident) and {proposal} (an open proposal from it)
     path: str
     who: str | Role  # ANYONE, SIGNED_IN, or the lowest role in org A that may do it
     success: int
-    body: dict | None = None
+    body: dict | None = None  # a top-level value that is just one of those names, or {frank_user}, is sent as that id
     upload: bytes | None = None  # sent as the multipart field "file" instead of a JSON body
     # For writes: reads the state the call changes, to compare before and after.
     state: Callable[[SimpleNamespace], object] | None = None
@@ -92,8 +103,54 @@ def _playbook_archived(world) -> bool:
     return world.playbook.is_archived
 
 
+def _acme_incident_titles(world) -> list[str]:
+    return sorted(Incident.objects.for_organization(world.org_a).values_list("title", flat=True))
+
+
+def _incident_field(field: str) -> Callable[[SimpleNamespace], object]:
+    def read(world) -> object:
+        return Incident.objects.for_organization(world.org_a).values_list(field, flat=True).get(pk=world.incident.pk)
+
+    return read
+
+
+def _incident_roles(world) -> list[tuple[str, int | None]]:
+    return sorted(world.incident.roles.values_list("role", "member_id"))
+
+
+def _incident_task_titles(world) -> list[str]:
+    return sorted(world.incident.tasks.values_list("title", flat=True))
+
+
+def _task_done_at(task_name: str) -> Callable[[SimpleNamespace], object]:
+    def read(world) -> object:
+        task = getattr(world, task_name)
+        task.refresh_from_db()
+        return task.done_at
+
+    return read
+
+
+def _incident_timeline_length(world) -> int:
+    return TimelineEntry.objects.for_organization(world.org_a).filter(incident=world.incident).count()
+
+
+def _resolved_review(world) -> str | None:
+    return PostIncidentReview.objects.for_organization(world.org_a).filter(incident=world.resolved).values_list("went_well", flat=True).first()
+
+
+def _playbook_proposal_texts(world) -> list[str]:
+    return sorted(PlaybookProposal.objects.for_organization(world.org_a).values_list("text", flat=True))
+
+
+def _acme_unread_notifications(world) -> int:
+    return Notification.objects.for_organization(world.org_a).filter(read_at__isnull=True).count()
+
+
 ACME = "/api/v1/organizations/acme"
 PLAYBOOK = f"{ACME}/playbooks/{{playbook}}"
+INCIDENT = f"{ACME}/incidents/{{incident}}"
+RESOLVED = f"{ACME}/incidents/{{resolved}}"
 GET_HEAD_OPTIONS = ("GET", "HEAD", "OPTIONS")
 # The world's playbook is at version 2 ("Granola recall"); these documents differ from it.
 NEW_PLAYBOOK = valid_playbook_document(name="Airport strike", category="external_disaster")
@@ -164,7 +221,67 @@ CALLS = [
     Call("api-playbook-import-version", "OPTIONS", f"{PLAYBOOK}/import/", Role.ADMIN, 200),
     Call("api-playbook-archive", "POST", f"{PLAYBOOK}/archive/", Role.ADMIN, 200, body={"archived": True}, state=_playbook_archived),
     Call("api-playbook-archive", "OPTIONS", f"{PLAYBOOK}/archive/", Role.ADMIN, 200),
+    # Incidents: members read, responders work them. Status, severity and roles let responders
+    # past the view, and the service then wants a manager or the incident's lead (carol, a
+    # manager anyway, so bob is refused here).
+    *(Call("api-incidents", method, f"{ACME}/incidents/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
+    Call(
+        "api-incidents", "POST", f"{ACME}/incidents/", Role.RESPONDER, 201,
+        body={"title": "Airport strike", "playbook_id": "{playbook}"}, state=_acme_incident_titles,
+    ),
+    *(Call("api-incident", method, f"{INCIDENT}/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
+    Call("api-incident-acknowledge", "POST", f"{INCIDENT}/acknowledge/", Role.RESPONDER, 200, state=_incident_field("acknowledged_at")),
+    Call("api-incident-acknowledge", "OPTIONS", f"{INCIDENT}/acknowledge/", Role.RESPONDER, 200),
+    Call("api-incident-status", "POST", f"{INCIDENT}/status/", Role.MANAGER, 200, body={"status": "contained"}, state=_incident_field("status")),
+    Call("api-incident-status", "OPTIONS", f"{INCIDENT}/status/", Role.RESPONDER, 200),
+    Call("api-incident-severity", "POST", f"{INCIDENT}/severity/", Role.MANAGER, 200, body={"severity": 1}, state=_incident_field("severity")),
+    Call("api-incident-severity", "OPTIONS", f"{INCIDENT}/severity/", Role.RESPONDER, 200),
+    Call(
+        "api-incident-facts", "PATCH", f"{INCIDENT}/facts/", Role.RESPONDER, 200,
+        body={"known": "Batch 42 went to three shops."}, state=_incident_field("known"),
+    ),
+    Call("api-incident-facts", "OPTIONS", f"{INCIDENT}/facts/", Role.RESPONDER, 200),
+    *(Call("api-incident-roles", method, f"{INCIDENT}/roles/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
+    Call(
+        "api-incident-roles", "POST", f"{INCIDENT}/roles/", Role.MANAGER, 200,
+        body={"role": "spokesperson", "member_id": "{frank_user}"}, state=_incident_roles,
+    ),
+    *(Call("api-incident-tasks", method, f"{INCIDENT}/tasks/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
+    Call(
+        "api-incident-tasks", "POST", f"{INCIDENT}/tasks/", Role.RESPONDER, 201,
+        body={"title": "Call the supplier"}, state=_incident_task_titles,
+    ),
+    Call("api-incident-task-done", "POST", f"{INCIDENT}/tasks/{{task}}/done/", Role.RESPONDER, 200, state=_task_done_at("task")),
+    Call("api-incident-task-done", "DELETE", f"{INCIDENT}/tasks/{{done_task}}/done/", Role.RESPONDER, 200, state=_task_done_at("done_task")),
+    Call("api-incident-task-done", "OPTIONS", f"{INCIDENT}/tasks/{{task}}/done/", Role.RESPONDER, 200),
+    *(Call("api-incident-timeline", method, f"{INCIDENT}/timeline/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
+    Call(
+        "api-incident-timeline", "POST", f"{INCIDENT}/timeline/", Role.RESPONDER, 201,
+        body={"text": "The CEO called."}, state=_incident_timeline_length,
+    ),
+    # Reviews are written once the incident is resolved.
+    *(Call("api-incident-review", method, f"{RESOLVED}/review/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
+    Call(
+        "api-incident-review", "PUT", f"{RESOLVED}/review/", Role.RESPONDER, 200,
+        body={"went_well": "We answered within the hour.", "to_change": "", "action_items": []}, state=_resolved_review,
+    ),
+    Call(
+        "api-incident-proposals", "POST", f"{RESOLVED}/proposals/", Role.RESPONDER, 201,
+        body={"text": "Check the supplier's allergen list first."}, state=_playbook_proposal_texts,
+    ),
+    Call("api-incident-proposals", "OPTIONS", f"{RESOLVED}/proposals/", Role.RESPONDER, 200),
+    # Everyone reads and clears only their own notifications (every member has one unread).
+    *(Call("api-notifications", method, f"{ACME}/notifications/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
+    Call("api-notifications", "POST", f"{ACME}/notifications/", Role.VIEWER, 204, state=_acme_unread_notifications),
 ]
+
+# Views that let lower roles through for the service to decide (see the matrix rows).
+DECIDED_BY_THE_SERVICE = {
+    ("api-member", "DELETE"): Role.VIEWER,  # leaving is for everyone
+    ("api-incident-status", "POST"): Role.RESPONDER,  # the incident's lead may
+    ("api-incident-severity", "POST"): Role.RESPONDER,
+    ("api-incident-roles", "POST"): Role.RESPONDER,
+}
 
 
 def expected_status(call: Call, persona: str) -> int:
@@ -197,6 +314,7 @@ def world(org_a, org_b, personas, erin, frank_membership, alice_membership, api_
     playbook_services.playbook_update(
         playbook=playbook, actor_membership=alice_membership, document=valid_playbook_document(scenario="The supplier confirmed the nuts.")
     )
+    incidents = incident_world(playbook=playbook, opener=alice_membership, lead=personas["carol"])
     users = {**personas, "erin": erin}
     return SimpleNamespace(
         org_a=org_a,
@@ -204,17 +322,34 @@ def world(org_a, org_b, personas, erin, frank_membership, alice_membership, api_
         frank_membership=frank_membership,
         invitation=invitation,
         playbook=playbook,
+        **vars(incidents),
         users=users,
         client_for=lambda persona: api_client_for(users[persona]),
     )
 
 
+def _ids(world) -> dict[str, int]:
+    return {
+        "frank": world.frank_membership.pk, "frank_user": world.frank.pk, "invitation": world.invitation.pk, "playbook": world.playbook.pk,
+        "incident": world.incident.pk, "task": world.task.pk, "done_task": world.done_task.pk, "resolved": world.resolved.pk,
+        "proposal": world.proposal.pk,
+    }
+
+
+def _fill_body(world, body: dict) -> dict:
+    # Only whole-value names are filled: other values (playbook documents) may hold braces of their own.
+    named = {f"{{{name}}}": pk for name, pk in _ids(world).items()}
+    return {field: named.get(value, value) if isinstance(value, str) else value for field, value in body.items()}
+
+
 def _call(world, call: Call, persona: str):
-    path = call.path.format(frank=world.frank_membership.pk, invitation=world.invitation.pk, playbook=world.playbook.pk)
+    path = call.path.format(**_ids(world))
     send = getattr(world.client_for(persona), call.method.lower())
     if call.upload is not None:
         return send(path, {"file": SimpleUploadedFile("playbook.yaml", call.upload)}, format="multipart")
-    return send(path, call.body, format="json") if call.body is not None else send(path)
+    if call.body is None:
+        return send(path)
+    return send(path, _fill_body(world, call.body), format="json")
 
 
 def assert_error_body(response, status: int) -> dict:
@@ -293,10 +428,8 @@ def test_the_matrix_roles_match_the_roles_the_views_declare():
         declared = getattr(views[call.route], "required_roles", None)
         if declared is None or call.method in ("HEAD", "OPTIONS"):
             continue
-        if (call.route, call.method) == ("api-member", "DELETE"):
-            assert declared["DELETE"] == Role.VIEWER  # leaving is for everyone; see the matrix row
-            continue
-        assert declared[call.method] == call.who, f"{call.method} {call.route}"
+        expected = DECIDED_BY_THE_SERVICE.get((call.route, call.method), call.who)
+        assert declared[call.method] == expected, f"{call.method} {call.route}"
 
 
 # --- Error bodies -----------------------------------------------------------------------
@@ -479,6 +612,21 @@ def test_organization_list_shows_only_the_callers_own_organisations(charlie, ali
     response = api_client_for(charlie).get("/api/v1/organizations/")
 
     assert [row["organization"]["slug"] for row in response.json()["results"]] == ["bravo"]
+
+
+def test_a_notification_of_alice_never_shows_in_bobs_list(world):
+    [alices] = notify(
+        organization=world.org_a, recipients=[world.users["alice"]], kind="role", text="You are approver for Nuts in the granola",
+        dedupe_key="only-for-alice", incident=world.incident,
+    )
+
+    response = world.client_for("bob").get(f"{ACME}/notifications/", {"page_size": 200})
+
+    assert response.status_code == 200
+    listed = {row["id"] for row in response.json()["results"]}
+    bobs = set(Notification.objects.for_organization(world.org_a).filter(recipient=world.users["bob"]).values_list("pk", flat=True))
+    assert bobs and listed == bobs
+    assert alices.pk not in listed
 
 
 # --- Schema -----------------------------------------------------------------------------

@@ -21,8 +21,17 @@ from crisiscenter.models import AuditEntry, Invitation, Membership, Organization
 from crisiscenter.urls import organization_pages
 from playbooks import document as playbook_document
 from playbooks import services as playbook_services
-from playbooks.models import Playbook, PlaybookVersion
-from tests.factories import UserFactory, valid_playbook_document
+from playbooks.models import (
+    ChatWebhook,
+    Incident,
+    Notification,
+    Playbook,
+    PlaybookProposal,
+    PlaybookVersion,
+    PostIncidentReview,
+    TimelineEntry,
+)
+from tests.factories import UserFactory, incident_world, valid_playbook_document
 
 pytestmark = pytest.mark.django_db
 
@@ -36,12 +45,14 @@ PERSONAS = ["anonymous", "charlie", *ROLE_IN_ACME]
 class Page:
     route: str
     method: str
-    # may name {frank} (frank's membership id), {invitation} (a pending invitation's id) and
-    # {playbook} (a playbook of org A at version 2)
+    # may name {frank} (frank's membership id), {invitation} (a pending invitation's id),
+    # {playbook} (a playbook of org A at version 2), {incident} (an open incident of org A
+    # from that playbook, led by carol), {task} (an open task of it), {resolved} (a resolved
+    # incident) and {proposal} (an open proposal from it)
     path: str
     who: str | Role  # SIGNED_IN, or the lowest role in org A that may do it
     success: int
-    data: dict | None = None
+    data: dict | None = None  # a value that is just one of those names, or {frank_user}, is sent as that id
     upload: bytes | None = None  # posted as the file field "file" along with data
     # Where a successful POST lands; a function of the world when it names a new row.
     redirect: str | Callable[[SimpleNamespace], str] | None = None
@@ -87,6 +98,57 @@ def _playbook_archived(world) -> bool:
     return world.playbook.is_archived
 
 
+def _acme_chat_webhooks(world) -> list[str]:
+    return sorted(ChatWebhook.objects.for_organization(world.org_a).values_list("kind", flat=True))
+
+
+def _acme_unread_notifications(world) -> int:
+    return Notification.objects.for_organization(world.org_a).filter(read_at__isnull=True).count()
+
+
+def _acme_incident_titles(world) -> list[str]:
+    return sorted(Incident.objects.for_organization(world.org_a).values_list("title", flat=True))
+
+
+def _incident_field(field: str) -> Callable[[SimpleNamespace], object]:
+    def read(world) -> object:
+        return Incident.objects.for_organization(world.org_a).values_list(field, flat=True).get(pk=world.incident.pk)
+
+    return read
+
+
+def _incident_roles(world) -> list[tuple[str, int | None]]:
+    return sorted(world.incident.roles.values_list("role", "member_id"))
+
+
+def _incident_task_titles(world) -> list[str]:
+    return sorted(world.incident.tasks.values_list("title", flat=True))
+
+
+def _task_done_at(world):
+    world.task.refresh_from_db()
+    return world.task.done_at
+
+
+def _incident_timeline_length(world) -> int:
+    return TimelineEntry.objects.for_organization(world.org_a).filter(incident=world.incident).count()
+
+
+def _resolved_review(world) -> str | None:
+    return PostIncidentReview.objects.for_organization(world.org_a).filter(incident=world.resolved).values_list("went_well", flat=True).first()
+
+
+def _playbook_proposals(world) -> list[tuple[str, str]]:
+    return sorted(PlaybookProposal.objects.for_organization(world.org_a).values_list("text", "status"))
+
+
+def _page_of_acme_incident(title: str) -> Callable[[SimpleNamespace], str]:
+    def page(world) -> str:
+        return f"{ACME}/incidents/{Incident.objects.for_organization(world.org_a).get(title=title).pk}/"
+
+    return page
+
+
 def _page_of_acme_playbook(name: str) -> Callable[[SimpleNamespace], str]:
     def page(world) -> str:
         return f"{ACME}/playbooks/{Playbook.objects.for_organization(world.org_a).get(name=name).pk}/"
@@ -96,6 +158,9 @@ def _page_of_acme_playbook(name: str) -> Callable[[SimpleNamespace], str]:
 
 ACME = "/o/acme"
 PLAYBOOK = f"{ACME}/playbooks/{{playbook}}"
+INCIDENT = f"{ACME}/incidents/{{incident}}"
+RESOLVED = f"{ACME}/incidents/{{resolved}}"
+SLACK_URL = "https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXX"
 # The world's playbook is at version 2 ("Granola recall"); these documents differ from it.
 NEW_PLAYBOOK_YAML = playbook_document.to_yaml(valid_playbook_document(name="Airport strike", category="external_disaster"))
 IMPORTED_PLAYBOOK_FILE = playbook_document.to_yaml(valid_playbook_document(name="Imported outage plan", category="service_outage")).encode()
@@ -135,7 +200,17 @@ PAGES = [
         "invitation-revoke", "POST", f"{ACME}/invitations/{{invitation}}/revoke/", Role.ADMIN, 302,
         redirect=f"{ACME}/members/", state=_invitation_revoked_at,
     ),
+    Page(
+        "chat-webhook-save", "POST", f"{ACME}/settings/chat/", Role.ADMIN, 302,
+        data={"kind": "slack", "url": SLACK_URL}, redirect=f"{ACME}/settings/", state=_acme_chat_webhooks,
+    ),
     Page("audit-log", "GET", f"{ACME}/audit/", Role.ADMIN, 200),
+    # Everyone reads and clears only their own notifications (every member has one unread).
+    Page("notifications", "GET", f"{ACME}/notifications/", Role.VIEWER, 200),
+    Page(
+        "notifications", "POST", f"{ACME}/notifications/", Role.VIEWER, 302,
+        redirect=f"{ACME}/notifications/", state=_acme_unread_notifications,
+    ),
     # Playbooks: members read, admins write.
     Page("playbooks", "GET", f"{ACME}/playbooks/", Role.VIEWER, 200),
     Page("playbook-new", "GET", f"{ACME}/playbooks/new/", Role.ADMIN, 200),
@@ -165,6 +240,67 @@ PAGES = [
     Page(
         "playbook-archive", "POST", f"{PLAYBOOK}/archive/", Role.ADMIN, 302,
         data={"archived": "1"}, redirect=f"{PLAYBOOK}/", state=_playbook_archived,
+    ),
+    Page(
+        "playbook-proposal-decide", "POST", f"{PLAYBOOK}/proposals/{{proposal}}/decide/", Role.ADMIN, 302,
+        data={"status": "applied"}, redirect=f"{PLAYBOOK}/", state=_playbook_proposals,
+    ),
+    # Incidents: members read, responders work them. Status, severity and roles let responders
+    # past the decorator, and the service then wants a manager or the incident's lead (carol,
+    # a manager anyway, so bob is refused here).
+    Page("incidents", "GET", f"{ACME}/incidents/", Role.VIEWER, 200),
+    Page("incident-new", "GET", f"{ACME}/incidents/new/", Role.RESPONDER, 200),
+    Page(
+        "incident-new", "POST", f"{ACME}/incidents/new/", Role.RESPONDER, 302,
+        data={"title": "Airport strike", "playbook": "{playbook}", "origin_platform": "x"},
+        redirect=_page_of_acme_incident("Airport strike"), state=_acme_incident_titles,
+    ),
+    Page("incident", "GET", f"{INCIDENT}/", Role.VIEWER, 200),
+    Page("incident-timeline-export", "GET", f"{INCIDENT}/timeline.csv", Role.VIEWER, 200),
+    Page(
+        "incident-acknowledge", "POST", f"{INCIDENT}/acknowledge/", Role.RESPONDER, 302,
+        redirect=f"{INCIDENT}/", state=_incident_field("acknowledged_at"),
+    ),
+    Page(
+        "incident-status", "POST", f"{INCIDENT}/status/", Role.MANAGER, 302,
+        data={"status": "contained"}, redirect=f"{INCIDENT}/", state=_incident_field("status"),
+    ),
+    Page(
+        "incident-severity", "POST", f"{INCIDENT}/severity/", Role.MANAGER, 302,
+        data={"severity": "1"}, redirect=f"{INCIDENT}/", state=_incident_field("severity"),
+    ),
+    Page(
+        "incident-facts", "POST", f"{INCIDENT}/facts/", Role.RESPONDER, 302,
+        data={"mistake_by": "contractor", "known": "Batch 42 went to three shops."}, redirect=f"{INCIDENT}/",
+        state=_incident_field("known"),
+    ),
+    Page(
+        "incident-role", "POST", f"{INCIDENT}/roles/", Role.MANAGER, 302,
+        data={"role": "spokesperson", "member": "{frank_user}"}, redirect=f"{INCIDENT}/", state=_incident_roles,
+    ),
+    Page(
+        "incident-task-add", "POST", f"{INCIDENT}/tasks/", Role.RESPONDER, 302,
+        data={"title": "Call the supplier"}, redirect=f"{INCIDENT}/", state=_incident_task_titles,
+    ),
+    Page(
+        "incident-task-done", "POST", f"{INCIDENT}/tasks/{{task}}/done/", Role.RESPONDER, 302,
+        data={"done": "1"}, redirect=f"{INCIDENT}/", state=_task_done_at,
+    ),
+    Page(
+        "incident-note", "POST", f"{INCIDENT}/notes/", Role.RESPONDER, 302,
+        data={"text": "The CEO called."}, redirect=f"{INCIDENT}/", state=_incident_timeline_length,
+    ),
+    # Reviews are written once the incident is resolved; viewers read them.
+    Page("incident-review", "GET", f"{RESOLVED}/review/", Role.VIEWER, 200),
+    Page(
+        "incident-review", "POST", f"{RESOLVED}/review/", Role.RESPONDER, 302,
+        data={"went_well": "We answered within the hour.", "to_change": "", "items-TOTAL_FORMS": "0", "items-INITIAL_FORMS": "0"},
+        redirect=f"{RESOLVED}/review/", state=_resolved_review,
+    ),
+    Page("incident-review-export", "GET", f"{RESOLVED}/review.json", Role.VIEWER, 200),
+    Page(
+        "incident-propose", "POST", f"{RESOLVED}/proposals/", Role.RESPONDER, 302,
+        data={"text": "Check the supplier's allergen list first."}, redirect=f"{RESOLVED}/review/", state=_playbook_proposals,
     ),
 ]
 
@@ -197,18 +333,34 @@ def world(org_a, org_b, personas, erin, frank_membership, alice_membership, logi
     playbook_services.playbook_update(
         playbook=playbook, actor_membership=alice_membership, document=valid_playbook_document(scenario="The supplier confirmed the nuts.")
     )
+    incidents = incident_world(playbook=playbook, opener=alice_membership, lead=personas["carol"])
     users = {**personas, "erin": erin}
     return SimpleNamespace(
         org_a=org_a,
         frank_membership=frank_membership,
         invitation=invitation,
         playbook=playbook,
+        **vars(incidents),
         browser_for=lambda persona: login_client(users[persona]),
     )
 
 
+def _ids(world) -> dict[str, int]:
+    return {
+        "frank": world.frank_membership.pk, "frank_user": world.frank_membership.user_id, "invitation": world.invitation.pk,
+        "playbook": world.playbook.pk, "incident": world.incident.pk, "task": world.task.pk, "resolved": world.resolved.pk,
+        "proposal": world.proposal.pk,
+    }
+
+
 def _fill(world, template: str) -> str:
-    return template.format(frank=world.frank_membership.pk, invitation=world.invitation.pk, playbook=world.playbook.pk)
+    return template.format(**_ids(world))
+
+
+def _fill_data(world, data: dict) -> dict:
+    # Only whole-value names are filled: other values (playbook YAML) may hold braces of their own.
+    named = {f"{{{name}}}": pk for name, pk in _ids(world).items()}
+    return {field: named.get(value, value) if isinstance(value, str) else value for field, value in data.items()}
 
 
 def _path(world, page: Page) -> str:
@@ -218,7 +370,7 @@ def _path(world, page: Page) -> str:
 def _visit(world, page: Page, persona: str):
     browser = world.browser_for(persona)
     if page.method == "POST":
-        data = dict(page.data or {})
+        data = _fill_data(world, page.data or {})
         if page.upload is not None:
             data["file"] = SimpleUploadedFile("playbook.yaml", page.upload)
         return browser.post(_path(world, page), data)
