@@ -25,15 +25,11 @@ from crisiscenter.urls import api_v1
 from playbooks import document as playbook_document
 from playbooks import services as playbook_services
 from playbooks.models import (
-    Incident,
     Notification,
-    Playbook,
     PlaybookProposal,
-    PlaybookVersion,
-    PostIncidentReview,
-    TimelineEntry,
 )
 from playbooks.notifications import notify
+from tests import matrix_state as state
 from tests.factories import PASSWORD, incident_world, valid_playbook_document
 
 pytestmark = pytest.mark.django_db
@@ -68,58 +64,8 @@ def _organization_count(world) -> int:
     return Organization.objects.count()
 
 
-def _acme_name(world) -> str:
-    world.org_a.refresh_from_db()
-    return world.org_a.name
-
-
-def _frank_role(world) -> str | None:
-    return Membership.unscoped.filter(pk=world.frank_membership.pk).values_list("role", flat=True).first()
-
-
-def _acme_invitation_emails(world) -> list[str]:
-    return sorted(Invitation.objects.for_organization(world.org_a).values_list("email", flat=True))
-
-
-def _invitation_revoked_at(world):
-    world.invitation.refresh_from_db()
-    return world.invitation.revoked_at
-
-
 def _frank_has_token(world) -> bool:
     return Token.objects.filter(user=world.frank).exists()
-
-
-def _acme_playbook_names(world) -> list[str]:
-    return sorted(Playbook.objects.for_organization(world.org_a).values_list("name", flat=True))
-
-
-def _playbook_version_numbers(world) -> list[int]:
-    return sorted(PlaybookVersion.objects.for_organization(world.org_a).filter(playbook=world.playbook).values_list("number", flat=True))
-
-
-def _playbook_archived(world) -> bool:
-    world.playbook.refresh_from_db()
-    return world.playbook.is_archived
-
-
-def _acme_incident_titles(world) -> list[str]:
-    return sorted(Incident.objects.for_organization(world.org_a).values_list("title", flat=True))
-
-
-def _incident_field(field: str) -> Callable[[SimpleNamespace], object]:
-    def read(world) -> object:
-        return Incident.objects.for_organization(world.org_a).values_list(field, flat=True).get(pk=world.incident.pk)
-
-    return read
-
-
-def _incident_roles(world) -> list[tuple[str, int | None]]:
-    return sorted(world.incident.roles.values_list("role", "member_id"))
-
-
-def _incident_task_titles(world) -> list[str]:
-    return sorted(world.incident.tasks.values_list("title", flat=True))
 
 
 def _task_done_at(task_name: str) -> Callable[[SimpleNamespace], object]:
@@ -131,20 +77,8 @@ def _task_done_at(task_name: str) -> Callable[[SimpleNamespace], object]:
     return read
 
 
-def _incident_timeline_length(world) -> int:
-    return TimelineEntry.objects.for_organization(world.org_a).filter(incident=world.incident).count()
-
-
-def _resolved_review(world) -> str | None:
-    return PostIncidentReview.objects.for_organization(world.org_a).filter(incident=world.resolved).values_list("went_well", flat=True).first()
-
-
 def _playbook_proposal_texts(world) -> list[str]:
     return sorted(PlaybookProposal.objects.for_organization(world.org_a).values_list("text", flat=True))
-
-
-def _acme_unread_notifications(world) -> int:
-    return Notification.objects.for_organization(world.org_a).filter(read_at__isnull=True).count()
 
 
 ACME = "/api/v1/organizations/acme"
@@ -171,21 +105,21 @@ CALLS = [
         body={"name": "Delta Rail", "slug": "delta"}, state=_organization_count,
     ),
     *(Call("api-organization", method, f"{ACME}/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
-    Call("api-organization", "PATCH", f"{ACME}/", Role.ADMIN, 200, body={"name": "Acme Foods Ltd"}, state=_acme_name),
+    Call("api-organization", "PATCH", f"{ACME}/", Role.ADMIN, 200, body={"name": "Acme Foods Ltd"}, state=state.acme_name),
     *(Call("api-members", method, f"{ACME}/members/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
     *(Call("api-member", method, f"{ACME}/members/{{frank}}/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
-    Call("api-member", "PATCH", f"{ACME}/members/{{frank}}/", Role.ADMIN, 200, body={"role": "manager"}, state=_frank_role),
+    Call("api-member", "PATCH", f"{ACME}/members/{{frank}}/", Role.ADMIN, 200, body={"role": "manager"}, state=state.frank_role),
     # The view lets every member through (so anyone can leave); removing someone else
     # needs admin, which the service enforces.
-    Call("api-member", "DELETE", f"{ACME}/members/{{frank}}/", Role.ADMIN, 204, state=_frank_role),
+    Call("api-member", "DELETE", f"{ACME}/members/{{frank}}/", Role.ADMIN, 204, state=state.frank_role),
     *(Call("api-invitations", method, f"{ACME}/invitations/", Role.ADMIN, 200) for method in GET_HEAD_OPTIONS),
     Call(
         "api-invitations", "POST", f"{ACME}/invitations/", Role.ADMIN, 201,
-        body={"email": "newcomer@example.com", "role": "responder"}, state=_acme_invitation_emails,
+        body={"email": "newcomer@example.com", "role": "responder"}, state=state.acme_invitation_emails,
     ),
     Call(
         "api-invitation-revoke", "POST", f"{ACME}/invitations/{{invitation}}/revoke/", Role.ADMIN, 200,
-        state=_invitation_revoked_at,
+        state=state.invitation_revoked_at,
     ),
     Call("api-invitation-revoke", "OPTIONS", f"{ACME}/invitations/{{invitation}}/revoke/", Role.ADMIN, 200),
     *(Call("api-audit", method, f"{ACME}/audit/", Role.ADMIN, 200) for method in GET_HEAD_OPTIONS),
@@ -194,32 +128,32 @@ CALLS = [
     *(Call("api-playbooks", method, f"{ACME}/playbooks/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
     Call(
         "api-playbooks", "POST", f"{ACME}/playbooks/", Role.ADMIN, 201,
-        body={"document": NEW_PLAYBOOK}, state=_acme_playbook_names, variant="document",
+        body={"document": NEW_PLAYBOOK}, state=state.acme_playbook_names, variant="document",
     ),
     Call(
         "api-playbooks", "POST", f"{ACME}/playbooks/", Role.ADMIN, 201,
-        body={"starter": "service-outage"}, state=_acme_playbook_names, variant="starter",
+        body={"starter": "service-outage"}, state=state.acme_playbook_names, variant="starter",
     ),
     Call(
         "api-playbook-import", "POST", f"{ACME}/playbooks/import/", Role.ADMIN, 201,
-        upload=IMPORTED_PLAYBOOK_FILE, state=_acme_playbook_names,
+        upload=IMPORTED_PLAYBOOK_FILE, state=state.acme_playbook_names,
     ),
     Call("api-playbook-import", "OPTIONS", f"{ACME}/playbooks/import/", Role.ADMIN, 200),
     *(Call("api-playbook", method, f"{PLAYBOOK}/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
     *(Call("api-playbook-versions", method, f"{PLAYBOOK}/versions/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
     Call(
         "api-playbook-versions", "POST", f"{PLAYBOOK}/versions/", Role.ADMIN, 201,
-        body={"document": NEXT_VERSION, "change_note": "Severity 1 by default"}, state=_playbook_version_numbers,
+        body={"document": NEXT_VERSION, "change_note": "Severity 1 by default"}, state=state.playbook_version_numbers,
     ),
     *(Call("api-playbook-version", method, f"{PLAYBOOK}/versions/1/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
     *(Call("api-playbook-diff", method, f"{PLAYBOOK}/diff/?from=1&to=2", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
     *(Call("api-playbook-export", method, f"{PLAYBOOK}/export/?format=yaml", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
     Call(
         "api-playbook-import-version", "POST", f"{PLAYBOOK}/import/", Role.ADMIN, 201,
-        upload=NEXT_VERSION_FILE, state=_playbook_version_numbers,
+        upload=NEXT_VERSION_FILE, state=state.playbook_version_numbers,
     ),
     Call("api-playbook-import-version", "OPTIONS", f"{PLAYBOOK}/import/", Role.ADMIN, 200),
-    Call("api-playbook-archive", "POST", f"{PLAYBOOK}/archive/", Role.ADMIN, 200, body={"archived": True}, state=_playbook_archived),
+    Call("api-playbook-archive", "POST", f"{PLAYBOOK}/archive/", Role.ADMIN, 200, body={"archived": True}, state=state.playbook_archived),
     Call("api-playbook-archive", "OPTIONS", f"{PLAYBOOK}/archive/", Role.ADMIN, 200),
     # Incidents: members read, responders work them. Status, severity and roles let responders
     # past the view, and the service then wants a manager or the incident's lead (carol, a
@@ -227,29 +161,29 @@ CALLS = [
     *(Call("api-incidents", method, f"{ACME}/incidents/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
     Call(
         "api-incidents", "POST", f"{ACME}/incidents/", Role.RESPONDER, 201,
-        body={"title": "Airport strike", "playbook_id": "{playbook}"}, state=_acme_incident_titles,
+        body={"title": "Airport strike", "playbook_id": "{playbook}"}, state=state.acme_incident_titles,
     ),
     *(Call("api-incident", method, f"{INCIDENT}/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
-    Call("api-incident-acknowledge", "POST", f"{INCIDENT}/acknowledge/", Role.RESPONDER, 200, state=_incident_field("acknowledged_at")),
+    Call("api-incident-acknowledge", "POST", f"{INCIDENT}/acknowledge/", Role.RESPONDER, 200, state=state.incident_field("acknowledged_at")),
     Call("api-incident-acknowledge", "OPTIONS", f"{INCIDENT}/acknowledge/", Role.RESPONDER, 200),
-    Call("api-incident-status", "POST", f"{INCIDENT}/status/", Role.MANAGER, 200, body={"status": "contained"}, state=_incident_field("status")),
+    Call("api-incident-status", "POST", f"{INCIDENT}/status/", Role.MANAGER, 200, body={"status": "contained"}, state=state.incident_field("status")),
     Call("api-incident-status", "OPTIONS", f"{INCIDENT}/status/", Role.RESPONDER, 200),
-    Call("api-incident-severity", "POST", f"{INCIDENT}/severity/", Role.MANAGER, 200, body={"severity": 1}, state=_incident_field("severity")),
+    Call("api-incident-severity", "POST", f"{INCIDENT}/severity/", Role.MANAGER, 200, body={"severity": 1}, state=state.incident_field("severity")),
     Call("api-incident-severity", "OPTIONS", f"{INCIDENT}/severity/", Role.RESPONDER, 200),
     Call(
         "api-incident-facts", "PATCH", f"{INCIDENT}/facts/", Role.RESPONDER, 200,
-        body={"known": "Batch 42 went to three shops."}, state=_incident_field("known"),
+        body={"known": "Batch 42 went to three shops."}, state=state.incident_field("known"),
     ),
     Call("api-incident-facts", "OPTIONS", f"{INCIDENT}/facts/", Role.RESPONDER, 200),
     *(Call("api-incident-roles", method, f"{INCIDENT}/roles/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
     Call(
         "api-incident-roles", "POST", f"{INCIDENT}/roles/", Role.MANAGER, 200,
-        body={"role": "spokesperson", "member_id": "{frank_user}"}, state=_incident_roles,
+        body={"role": "spokesperson", "member_id": "{frank_user}"}, state=state.incident_roles,
     ),
     *(Call("api-incident-tasks", method, f"{INCIDENT}/tasks/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
     Call(
         "api-incident-tasks", "POST", f"{INCIDENT}/tasks/", Role.RESPONDER, 201,
-        body={"title": "Call the supplier"}, state=_incident_task_titles,
+        body={"title": "Call the supplier"}, state=state.incident_task_titles,
     ),
     Call("api-incident-task-done", "POST", f"{INCIDENT}/tasks/{{task}}/done/", Role.RESPONDER, 200, state=_task_done_at("task")),
     Call("api-incident-task-done", "DELETE", f"{INCIDENT}/tasks/{{done_task}}/done/", Role.RESPONDER, 200, state=_task_done_at("done_task")),
@@ -257,13 +191,13 @@ CALLS = [
     *(Call("api-incident-timeline", method, f"{INCIDENT}/timeline/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
     Call(
         "api-incident-timeline", "POST", f"{INCIDENT}/timeline/", Role.RESPONDER, 201,
-        body={"text": "The CEO called."}, state=_incident_timeline_length,
+        body={"text": "The CEO called."}, state=state.incident_timeline_length,
     ),
     # Reviews are written once the incident is resolved.
     *(Call("api-incident-review", method, f"{RESOLVED}/review/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
     Call(
         "api-incident-review", "PUT", f"{RESOLVED}/review/", Role.RESPONDER, 200,
-        body={"went_well": "We answered within the hour.", "to_change": "", "action_items": []}, state=_resolved_review,
+        body={"went_well": "We answered within the hour.", "to_change": "", "action_items": []}, state=state.resolved_review,
     ),
     Call(
         "api-incident-proposals", "POST", f"{RESOLVED}/proposals/", Role.RESPONDER, 201,
@@ -272,7 +206,7 @@ CALLS = [
     Call("api-incident-proposals", "OPTIONS", f"{RESOLVED}/proposals/", Role.RESPONDER, 200),
     # Everyone reads and clears only their own notifications (every member has one unread).
     *(Call("api-notifications", method, f"{ACME}/notifications/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
-    Call("api-notifications", "POST", f"{ACME}/notifications/", Role.VIEWER, 204, state=_acme_unread_notifications),
+    Call("api-notifications", "POST", f"{ACME}/notifications/", Role.VIEWER, 204, state=state.acme_unread_notifications),
 ]
 
 # Views that let lower roles through for the service to decide (see the matrix rows).

@@ -17,20 +17,17 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from crisiscenter import services
-from crisiscenter.models import AuditEntry, Invitation, Membership, Organization, Role
+from crisiscenter.models import AuditEntry, Membership, Organization, Role
 from crisiscenter.urls import organization_pages
 from playbooks import document as playbook_document
 from playbooks import services as playbook_services
 from playbooks.models import (
     ChatWebhook,
     Incident,
-    Notification,
     Playbook,
     PlaybookProposal,
-    PlaybookVersion,
-    PostIncidentReview,
-    TimelineEntry,
 )
+from tests import matrix_state as state
 from tests.factories import UserFactory, incident_world, valid_playbook_document
 
 pytestmark = pytest.mark.django_db
@@ -67,75 +64,13 @@ def _token_regenerations(world) -> int:
     return AuditEntry.unscoped.filter(action="api_token.regenerated").count()
 
 
-def _acme_name(world) -> str:
-    world.org_a.refresh_from_db()
-    return world.org_a.name
-
-
-def _acme_invitation_emails(world) -> list[str]:
-    return sorted(Invitation.objects.for_organization(world.org_a).values_list("email", flat=True))
-
-
-def _frank_role(world) -> str | None:
-    return Membership.unscoped.filter(pk=world.frank_membership.pk).values_list("role", flat=True).first()
-
-
-def _invitation_revoked_at(world):
-    world.invitation.refresh_from_db()
-    return world.invitation.revoked_at
-
-
-def _acme_playbook_names(world) -> list[str]:
-    return sorted(Playbook.objects.for_organization(world.org_a).values_list("name", flat=True))
-
-
-def _playbook_version_numbers(world) -> list[int]:
-    return sorted(PlaybookVersion.objects.for_organization(world.org_a).filter(playbook=world.playbook).values_list("number", flat=True))
-
-
-def _playbook_archived(world) -> bool:
-    world.playbook.refresh_from_db()
-    return world.playbook.is_archived
-
-
 def _acme_chat_webhooks(world) -> list[str]:
     return sorted(ChatWebhook.objects.for_organization(world.org_a).values_list("kind", flat=True))
-
-
-def _acme_unread_notifications(world) -> int:
-    return Notification.objects.for_organization(world.org_a).filter(read_at__isnull=True).count()
-
-
-def _acme_incident_titles(world) -> list[str]:
-    return sorted(Incident.objects.for_organization(world.org_a).values_list("title", flat=True))
-
-
-def _incident_field(field: str) -> Callable[[SimpleNamespace], object]:
-    def read(world) -> object:
-        return Incident.objects.for_organization(world.org_a).values_list(field, flat=True).get(pk=world.incident.pk)
-
-    return read
-
-
-def _incident_roles(world) -> list[tuple[str, int | None]]:
-    return sorted(world.incident.roles.values_list("role", "member_id"))
-
-
-def _incident_task_titles(world) -> list[str]:
-    return sorted(world.incident.tasks.values_list("title", flat=True))
 
 
 def _task_done_at(world):
     world.task.refresh_from_db()
     return world.task.done_at
-
-
-def _incident_timeline_length(world) -> int:
-    return TimelineEntry.objects.for_organization(world.org_a).filter(incident=world.incident).count()
-
-
-def _resolved_review(world) -> str | None:
-    return PostIncidentReview.objects.for_organization(world.org_a).filter(incident=world.resolved).values_list("went_well", flat=True).first()
 
 
 def _playbook_proposals(world) -> list[tuple[str, str]]:
@@ -179,26 +114,26 @@ PAGES = [
     Page("organization-settings", "GET", f"{ACME}/settings/", Role.ADMIN, 200),
     Page(
         "organization-settings", "POST", f"{ACME}/settings/", Role.ADMIN, 302,
-        data={"name": "Acme Foods Ltd"}, redirect=f"{ACME}/settings/", state=_acme_name,
+        data={"name": "Acme Foods Ltd"}, redirect=f"{ACME}/settings/", state=state.acme_name,
     ),
     Page("members", "GET", f"{ACME}/members/", Role.VIEWER, 200),
     Page(
         "member-invite", "POST", f"{ACME}/members/invite/", Role.ADMIN, 302,
         data={"email": "newcomer@example.com", "role": "responder"}, redirect=f"{ACME}/members/",
-        state=_acme_invitation_emails,
+        state=state.acme_invitation_emails,
     ),
     Page(
         "member-role", "POST", f"{ACME}/members/{{frank}}/role/", Role.ADMIN, 302,
-        data={"role": "manager"}, redirect=f"{ACME}/members/", state=_frank_role,
+        data={"role": "manager"}, redirect=f"{ACME}/members/", state=state.frank_role,
     ),
     # Every member may post here to leave; removing someone else needs admin (the service).
     Page(
         "member-remove", "POST", f"{ACME}/members/{{frank}}/remove/", Role.ADMIN, 302,
-        redirect=f"{ACME}/members/", state=_frank_role,
+        redirect=f"{ACME}/members/", state=state.frank_role,
     ),
     Page(
         "invitation-revoke", "POST", f"{ACME}/invitations/{{invitation}}/revoke/", Role.ADMIN, 302,
-        redirect=f"{ACME}/members/", state=_invitation_revoked_at,
+        redirect=f"{ACME}/members/", state=state.invitation_revoked_at,
     ),
     Page(
         "chat-webhook-save", "POST", f"{ACME}/settings/chat/", Role.ADMIN, 302,
@@ -209,7 +144,7 @@ PAGES = [
     Page("notifications", "GET", f"{ACME}/notifications/", Role.VIEWER, 200),
     Page(
         "notifications", "POST", f"{ACME}/notifications/", Role.VIEWER, 302,
-        redirect=f"{ACME}/notifications/", state=_acme_unread_notifications,
+        redirect=f"{ACME}/notifications/", state=state.acme_unread_notifications,
     ),
     # Playbooks: members read, admins write.
     Page("playbooks", "GET", f"{ACME}/playbooks/", Role.VIEWER, 200),
@@ -217,29 +152,29 @@ PAGES = [
     Page(
         "playbook-new", "POST", f"{ACME}/playbooks/new/", Role.ADMIN, 302,
         data={"content": NEW_PLAYBOOK_YAML, "change_note": "First draft"}, redirect=_page_of_acme_playbook("Airport strike"),
-        state=_acme_playbook_names,
+        state=state.acme_playbook_names,
     ),
     Page(
         "playbook-from-starter", "POST", f"{ACME}/playbooks/from-starter/", Role.ADMIN, 302,
-        data={"starter": "service-outage"}, redirect=_page_of_acme_playbook("Service outage"), state=_acme_playbook_names,
+        data={"starter": "service-outage"}, redirect=_page_of_acme_playbook("Service outage"), state=state.acme_playbook_names,
     ),
     Page(
         "playbook-import", "POST", f"{ACME}/playbooks/import/", Role.ADMIN, 302,
-        upload=IMPORTED_PLAYBOOK_FILE, redirect=_page_of_acme_playbook("Imported outage plan"), state=_acme_playbook_names,
+        upload=IMPORTED_PLAYBOOK_FILE, redirect=_page_of_acme_playbook("Imported outage plan"), state=state.acme_playbook_names,
     ),
     Page("playbook", "GET", f"{PLAYBOOK}/", Role.VIEWER, 200),
     Page("playbook-edit", "GET", f"{PLAYBOOK}/edit/", Role.ADMIN, 200),
     Page(
         "playbook-edit", "POST", f"{PLAYBOOK}/edit/", Role.ADMIN, 302,
         data={"content": NEXT_VERSION_YAML, "change_note": "Severity 1 by default"}, redirect=f"{PLAYBOOK}/",
-        state=_playbook_version_numbers,
+        state=state.playbook_version_numbers,
     ),
     Page("playbook-version", "GET", f"{PLAYBOOK}/versions/1/", Role.VIEWER, 200),
     Page("playbook-diff", "GET", f"{PLAYBOOK}/diff/?from=1&to=2", Role.VIEWER, 200),
     Page("playbook-export", "GET", f"{PLAYBOOK}/export.yaml", Role.VIEWER, 200),
     Page(
         "playbook-archive", "POST", f"{PLAYBOOK}/archive/", Role.ADMIN, 302,
-        data={"archived": "1"}, redirect=f"{PLAYBOOK}/", state=_playbook_archived,
+        data={"archived": "1"}, redirect=f"{PLAYBOOK}/", state=state.playbook_archived,
     ),
     Page(
         "playbook-proposal-decide", "POST", f"{PLAYBOOK}/proposals/{{proposal}}/decide/", Role.ADMIN, 302,
@@ -253,34 +188,34 @@ PAGES = [
     Page(
         "incident-new", "POST", f"{ACME}/incidents/new/", Role.RESPONDER, 302,
         data={"title": "Airport strike", "playbook": "{playbook}", "origin_platform": "x"},
-        redirect=_page_of_acme_incident("Airport strike"), state=_acme_incident_titles,
+        redirect=_page_of_acme_incident("Airport strike"), state=state.acme_incident_titles,
     ),
     Page("incident", "GET", f"{INCIDENT}/", Role.VIEWER, 200),
     Page("incident-timeline-export", "GET", f"{INCIDENT}/timeline.csv", Role.VIEWER, 200),
     Page(
         "incident-acknowledge", "POST", f"{INCIDENT}/acknowledge/", Role.RESPONDER, 302,
-        redirect=f"{INCIDENT}/", state=_incident_field("acknowledged_at"),
+        redirect=f"{INCIDENT}/", state=state.incident_field("acknowledged_at"),
     ),
     Page(
         "incident-status", "POST", f"{INCIDENT}/status/", Role.MANAGER, 302,
-        data={"status": "contained"}, redirect=f"{INCIDENT}/", state=_incident_field("status"),
+        data={"status": "contained"}, redirect=f"{INCIDENT}/", state=state.incident_field("status"),
     ),
     Page(
         "incident-severity", "POST", f"{INCIDENT}/severity/", Role.MANAGER, 302,
-        data={"severity": "1"}, redirect=f"{INCIDENT}/", state=_incident_field("severity"),
+        data={"severity": "1"}, redirect=f"{INCIDENT}/", state=state.incident_field("severity"),
     ),
     Page(
         "incident-facts", "POST", f"{INCIDENT}/facts/", Role.RESPONDER, 302,
         data={"mistake_by": "contractor", "known": "Batch 42 went to three shops."}, redirect=f"{INCIDENT}/",
-        state=_incident_field("known"),
+        state=state.incident_field("known"),
     ),
     Page(
         "incident-role", "POST", f"{INCIDENT}/roles/", Role.MANAGER, 302,
-        data={"role": "spokesperson", "member": "{frank_user}"}, redirect=f"{INCIDENT}/", state=_incident_roles,
+        data={"role": "spokesperson", "member": "{frank_user}"}, redirect=f"{INCIDENT}/", state=state.incident_roles,
     ),
     Page(
         "incident-task-add", "POST", f"{INCIDENT}/tasks/", Role.RESPONDER, 302,
-        data={"title": "Call the supplier"}, redirect=f"{INCIDENT}/", state=_incident_task_titles,
+        data={"title": "Call the supplier"}, redirect=f"{INCIDENT}/", state=state.incident_task_titles,
     ),
     Page(
         "incident-task-done", "POST", f"{INCIDENT}/tasks/{{task}}/done/", Role.RESPONDER, 302,
@@ -288,14 +223,14 @@ PAGES = [
     ),
     Page(
         "incident-note", "POST", f"{INCIDENT}/notes/", Role.RESPONDER, 302,
-        data={"text": "The CEO called."}, redirect=f"{INCIDENT}/", state=_incident_timeline_length,
+        data={"text": "The CEO called."}, redirect=f"{INCIDENT}/", state=state.incident_timeline_length,
     ),
     # Reviews are written once the incident is resolved; viewers read them.
     Page("incident-review", "GET", f"{RESOLVED}/review/", Role.VIEWER, 200),
     Page(
         "incident-review", "POST", f"{RESOLVED}/review/", Role.RESPONDER, 302,
         data={"went_well": "We answered within the hour.", "to_change": "", "items-TOTAL_FORMS": "0", "items-INITIAL_FORMS": "0"},
-        redirect=f"{RESOLVED}/review/", state=_resolved_review,
+        redirect=f"{RESOLVED}/review/", state=state.resolved_review,
     ),
     Page("incident-review-export", "GET", f"{RESOLVED}/review.json", Role.VIEWER, 200),
     Page(
