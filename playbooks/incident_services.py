@@ -153,6 +153,15 @@ def incident_open(
         raise ServiceError("Severity runs from 1 (most severe) to 4.", field="severity")
     if origin_platform not in Platform.values:
         raise ServiceError(f"Unknown platform {origin_platform!r}.", field="origin_platform")
+    if origin_url:
+        from django.core.exceptions import ValidationError
+        from django.core.validators import URLValidator
+
+        try:
+            # Rendered as a link in the room: only http(s), never javascript: and friends.
+            URLValidator(schemes=["http", "https"])(origin_url)
+        except ValidationError:
+            raise ServiceError("Give the link where it started as an http(s) address.", field="origin_url") from None
     opened_at = timezone.now()
     with transaction.atomic():
         incident = Incident.unscoped.create(

@@ -306,3 +306,10 @@ def test_the_review_export_and_page_work(org_a, recall, bob_membership, carol_me
     assert exported["incident"]["id"] == incident.pk
     assert exported["measurements"]["tasks_total"] == 3
     assert [entry["kind"] for entry in exported["timeline"]][0] == "opened"
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "data:text/html,hi", "ftp://example.com/x", "not a url"])
+def test_the_origin_link_must_be_a_web_address(org_a, bob_membership, url):
+    with pytest.raises(ServiceError, match="http"):
+        _open(org_a, bob_membership, origin_url=url)
+    assert not Incident.objects.for_organization(org_a).exists()
