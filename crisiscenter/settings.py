@@ -283,7 +283,20 @@ CELERY_BEAT_SCHEDULE = {
         "task": "playbooks.tasks.flag_overdue_tasks",
         "schedule": 30.0,
     },
+    "poll-due-sources": {
+        "task": "monitoring.tasks.poll_due_sources",
+        "schedule": 10.0,
+    },
+    "resume-stalled-ingest-jobs": {
+        "task": "monitoring.tasks.resume_stalled_jobs",
+        "schedule": 15.0,
+    },
 }
+# A poll holds its source this long at most (then another worker may take it over).
+SOURCE_POLL_LEASE_SECONDS = env_int("SOURCE_POLL_LEASE_SECONDS", CELERY_TASK_TIME_LIMIT + 60, minimum=10)
+# An import or drill chunk holds its job this long; a job whose next chunk is this late is resumed.
+INGEST_JOB_LEASE_SECONDS = env_int("INGEST_JOB_LEASE_SECONDS", CELERY_TASK_TIME_LIMIT + 60, minimum=2)
+INGEST_JOB_STALL_SECONDS = env_int("INGEST_JOB_STALL_SECONDS", 30, minimum=1)
 
 # --- API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -4,6 +4,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from crisiscenter import api, views
+from monitoring import api as monitoring_api
+from monitoring import views as monitoring_views
 from playbooks import api as playbooks_api
 from playbooks import incident_api
 from playbooks import incident_views
@@ -62,6 +64,35 @@ api_v1 = [
     path("organizations/<slug:slug>/incidents/<int:incident_id>/review/", incident_api.IncidentReviewApi.as_view(), name="api-incident-review"),
     path("organizations/<slug:slug>/incidents/<int:incident_id>/proposals/", incident_api.IncidentProposalApi.as_view(), name="api-incident-proposals"),
     path("organizations/<slug:slug>/notifications/", incident_api.NotificationListApi.as_view(), name="api-notifications"),
+    path("organizations/<slug:slug>/sources/", monitoring_api.SourceListApi.as_view(), name="api-sources"),
+    path("organizations/<slug:slug>/sources/<int:source_id>/", monitoring_api.SourceDetailApi.as_view(), name="api-source"),
+    path("organizations/<slug:slug>/sources/<int:source_id>/rotate-secret/", monitoring_api.SourceRotateSecretApi.as_view(), name="api-source-rotate-secret"),
+    path("organizations/<slug:slug>/sources/<int:source_id>/poll/", monitoring_api.SourcePollNowApi.as_view(), name="api-source-poll"),
+    path("organizations/<slug:slug>/sources/<int:source_id>/webhook/", monitoring_api.WebhookIntakeApi.as_view(), name="api-source-webhook"),
+    path("organizations/<slug:slug>/watches/", monitoring_api.WatchListApi.as_view(), name="api-watches"),
+    path("organizations/<slug:slug>/watches/<int:watch_id>/", monitoring_api.WatchDetailApi.as_view(), name="api-watch"),
+    path("organizations/<slug:slug>/mentions/", monitoring_api.MentionListApi.as_view(), name="api-mentions"),
+    path("organizations/<slug:slug>/mentions/bulk/", monitoring_api.MentionBulkApi.as_view(), name="api-mentions-bulk"),
+    path("organizations/<slug:slug>/mentions/export/", monitoring_api.MentionExportApi.as_view(), name="api-mentions-export"),
+    path("organizations/<slug:slug>/mentions/<int:mention_id>/", monitoring_api.MentionDetailApi.as_view(), name="api-mention"),
+    path("organizations/<slug:slug>/mentions/<int:mention_id>/claim/", monitoring_api.MentionClaimApi.as_view(), name="api-mention-claim"),
+    path("organizations/<slug:slug>/mentions/<int:mention_id>/release/", monitoring_api.MentionReleaseApi.as_view(), name="api-mention-release"),
+    path("organizations/<slug:slug>/mentions/<int:mention_id>/status/", monitoring_api.MentionStatusApi.as_view(), name="api-mention-status"),
+    path("organizations/<slug:slug>/mentions/<int:mention_id>/assign/", monitoring_api.MentionAssignApi.as_view(), name="api-mention-assign"),
+    path("organizations/<slug:slug>/mentions/<int:mention_id>/tags/", monitoring_api.MentionTagsApi.as_view(), name="api-mention-tags"),
+    path("organizations/<slug:slug>/mentions/<int:mention_id>/notes/", monitoring_api.MentionNotesApi.as_view(), name="api-mention-notes"),
+    path("organizations/<slug:slug>/mentions/<int:mention_id>/incident/", monitoring_api.MentionIncidentApi.as_view(), name="api-mention-incident"),
+    path("organizations/<slug:slug>/imports/", monitoring_api.IngestJobListApi.as_view(), name="api-imports"),
+    path("organizations/<slug:slug>/imports/<int:job_id>/", monitoring_api.IngestJobDetailApi.as_view(), name="api-import"),
+    path("organizations/<slug:slug>/imports/<int:job_id>/cancel/", monitoring_api.IngestJobCancelApi.as_view(), name="api-import-cancel"),
+    path("organizations/<slug:slug>/rumours/", monitoring_api.RumourListApi.as_view(), name="api-rumours"),
+    path("organizations/<slug:slug>/rumours/<int:rumour_id>/", monitoring_api.RumourDetailApi.as_view(), name="api-rumour"),
+    path("organizations/<slug:slug>/rumours/<int:rumour_id>/mentions/", monitoring_api.RumourMentionsApi.as_view(), name="api-rumour-mentions"),
+    path("organizations/<slug:slug>/rumours/<int:rumour_id>/correct/", monitoring_api.RumourCorrectApi.as_view(), name="api-rumour-correct"),
+    path("organizations/<slug:slug>/authors/", monitoring_api.AuthorListApi.as_view(), name="api-authors"),
+    path("organizations/<slug:slug>/authors/<str:handle>/", monitoring_api.AuthorDetailApi.as_view(), name="api-author"),
+    path("organizations/<slug:slug>/volume/", monitoring_api.VolumeApi.as_view(), name="api-volume"),
+    path("organizations/<slug:slug>/tags/", monitoring_api.TagListApi.as_view(), name="api-tags"),
 ]
 
 organization_pages = [
@@ -105,6 +136,27 @@ organization_pages = [
     path("incidents/<int:incident_id>/review/", incident_views.incident_review, name="incident-review"),
     path("incidents/<int:incident_id>/review.json", incident_views.incident_review_export, name="incident-review-export"),
     path("incidents/<int:incident_id>/proposals/", incident_views.incident_propose, name="incident-propose"),
+    path("inbox/", monitoring_views.inbox, name="inbox"),
+    path("inbox/rows/", monitoring_views.inbox_rows, name="inbox-rows"),
+    path("inbox/<int:mention_id>/", monitoring_views.mention_detail, name="mention"),
+    path("inbox/<int:mention_id>/rumour/", monitoring_views.mention_rumour, name="mention-rumour"),
+    path("sources/", monitoring_views.sources, name="sources"),
+    path("sources/<int:source_id>/", monitoring_views.source_edit, name="source"),
+    path("sources/<int:source_id>/enabled/", monitoring_views.source_enabled, name="source-enabled"),
+    path("sources/<int:source_id>/poll/", monitoring_views.source_poll_now, name="source-poll"),
+    path("sources/<int:source_id>/rotate-secret/", monitoring_views.source_rotate_secret, name="source-rotate-secret"),
+    path("watches/", monitoring_views.watches, name="watches"),
+    path("watches/<int:watch_id>/", monitoring_views.watch_edit, name="watch"),
+    path("imports/", monitoring_views.imports_page, name="imports"),
+    path("imports/drill/", monitoring_views.import_drill, name="import-drill"),
+    path("imports/<int:job_id>/", monitoring_views.import_detail, name="import"),
+    path("imports/<int:job_id>/cancel/", monitoring_views.import_cancel, name="import-cancel"),
+    path("rumours/", monitoring_views.rumours, name="rumours"),
+    path("rumours/<int:rumour_id>/", monitoring_views.rumour_detail, name="rumour"),
+    path("rumours/<int:rumour_id>/mentions/", monitoring_views.rumour_mentions, name="rumour-mentions"),
+    path("rumours/<int:rumour_id>/correct/", monitoring_views.rumour_correct, name="rumour-correct"),
+    path("authors/", monitoring_views.authors, name="authors"),
+    path("authors/<path:handle>/", monitoring_views.author_detail, name="author"),
 ]
 
 urlpatterns = [

@@ -43,6 +43,7 @@ class Command(BaseCommand):
                 if membership_created:
                     audit_record(action="member.added", organization=organization, target=membership, after={"role": role.value})
         self._load_starter_playbooks(organization)
+        self._load_demo_watches(organization)
         self.stdout.write(self.style.SUCCESS(f"Demo organisation '{organization.name}' (/o/{organization.slug}/)"))
         for username, _display_name, role in DEMO_USERS:
             self.stdout.write(f"  {role.label:<10} username: {username:<10} password: {DEMO_PASSWORD}")
@@ -69,3 +70,24 @@ class Command(BaseCommand):
                     for entry in document.get("roles", [])
                 ]
                 playbook_services.playbook_create(organization=organization, actor_membership=admin, document=filled, change_note="Demo")
+
+    def _load_demo_watches(self, organization: Organization) -> None:
+        """Watches that light up on the real crisis streams a drill replays (CrisisLexT6)."""
+        from monitoring import services as monitoring_services
+        from monitoring.models import Watch
+
+        admin = Membership.unscoped.select_related("organization", "user").get(organization=organization, user__username="admin")
+        existing = set(Watch.objects.for_organization(organization).values_list("name", flat=True))
+        with audit_context(source="command:demo_setup"):
+            for name, query in DEMO_WATCHES:
+                if name not in existing:
+                    monitoring_services.watch_save(organization=organization, actor_membership=admin, name=name, query=query)
+
+
+DEMO_WATCHES = [
+    ("Our brand", '@demobrand OR "demo brand" OR #demobrand'),
+    ("Floods", "flood* OR #yycflood OR #qldflood OR #abflood"),
+    ("Storm", "hurricane OR sandy OR storm*"),
+    ("Explosion", "explosion OR blast OR #westexplosion"),
+    ("Boston", "boston OR marathon OR #prayforboston"),
+]

@@ -1,0 +1,121 @@
+"""The one shape every network's mentions take before the pipeline stores them.
+
+A *draft* is a plain, JSON-serialisable dict (it travels through the Celery broker) that a
+source adapter, the webhook, a file import or a drill replay builds from what the network
+sent. ``clean_draft`` is the single gate: it either returns a normalised copy or the reason
+the item is rejected. Everything here is untrusted input.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone as dt_timezone
+from typing import Any, TypedDict
+
+MAX_EXTERNAL_ID = 100
+MAX_TEXT = 10_000
+MAX_URL = 500
+MAX_HANDLE = 100
+MAX_NAME = 200
+MAX_RAW_BYTES = 20_000
+MAX_COUNTER = 2**62
+
+
+class MentionDraft(TypedDict, total=False):
+    external_id: str  # required: the network's own id, unique per source
+    text: str  # required
+    posted_at: str  # required: ISO 8601 with a time zone
+    url: str
+    author_handle: str
+    author_name: str
+    author_followers: int
+    author_verified: bool
+    language: str | None  # ISO 639-1 when the network says; detected otherwise
+    likes: int
+    reposts: int
+    replies: int
+    reply_to_id: str
+    conversation_id: str
+    raw: dict[str, Any]  # the original payload, kept for audit and re-processing
+
+
+class Rejected(ValueError):
+    """A draft that cannot be stored; ``reason`` says why in words an admin understands."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _text(value: Any, field: str, limit: int, *, required: bool = False) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        raise Rejected(f"{field} must be text")
+    value = str(value).replace("\x00", "").strip()
+    if required and not value:
+        raise Rejected(f"{field} is missing")
+    return value[:limit]
+
+
+def _count(value: Any, field: str) -> int:
+    if value in (None, ""):
+        return 0
+    if isinstance(value, bool):
+        raise Rejected(f"{field} must be a whole number")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise Rejected(f"{field} must be a whole number") from None
+    if number < 0 or number > MAX_COUNTER:
+        raise Rejected(f"{field} is out of range")
+    return number
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """ISO 8601 (``Z`` allowed) or epoch seconds → aware UTC datetime; raises ``Rejected``."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            parsed = datetime.fromtimestamp(value, tz=dt_timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            raise Rejected("posted_at is out of range") from None
+    elif isinstance(value, str) and value.strip():
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise Rejected(f"posted_at is not an ISO 8601 time: {value[:40]!r}") from None
+    else:
+        raise Rejected("posted_at is missing")
+    if parsed.tzinfo is None:
+        raise Rejected("posted_at needs a time zone (for example 2026-11-22T10:00:00Z)")
+    return parsed.astimezone(dt_timezone.utc)
+
+
+def clean_draft(draft: Any) -> dict[str, Any]:
+    """Validate and normalise one draft; raise ``Rejected`` with the reason."""
+    if not isinstance(draft, dict):
+        raise Rejected("each mention must be a JSON object")
+    url = _text(draft.get("url"), "url", MAX_URL)
+    if url and not url.lower().startswith(("https://", "http://")):
+        url = ""  # never store javascript:, data: or relative links from a network
+    language = draft.get("language")
+    language = _text(language, "language", 8).lower() if language else ""
+    raw = draft.get("raw") if isinstance(draft.get("raw"), dict) else {}
+    return {
+        "external_id": _text(draft.get("external_id"), "external_id", MAX_EXTERNAL_ID, required=True),
+        "text": _text(draft.get("text"), "text", MAX_TEXT, required=True),
+        "posted_at": parse_timestamp(draft.get("posted_at")),
+        "url": url,
+        "author_handle": _text(draft.get("author_handle"), "author_handle", MAX_HANDLE).lstrip("@"),
+        "author_name": _text(draft.get("author_name"), "author_name", MAX_NAME),
+        "author_followers": _count(draft.get("author_followers"), "author_followers"),
+        "author_verified": bool(draft.get("author_verified")),
+        "language": language if language not in ("und", "zxx", "qme", "qht") else "",
+        "likes": _count(draft.get("likes"), "likes"),
+        "reposts": _count(draft.get("reposts"), "reposts"),
+        "replies": _count(draft.get("replies"), "replies"),
+        "reply_to_id": _text(draft.get("reply_to_id"), "reply_to_id", MAX_EXTERNAL_ID),
+        "conversation_id": _text(draft.get("conversation_id"), "conversation_id", MAX_EXTERNAL_ID),
+        "raw": raw,
+    }
