@@ -297,6 +297,9 @@ SOURCE_POLL_LEASE_SECONDS = env_int("SOURCE_POLL_LEASE_SECONDS", CELERY_TASK_TIM
 # An import or drill chunk holds its job this long; a job whose next chunk is this late is resumed.
 INGEST_JOB_LEASE_SECONDS = env_int("INGEST_JOB_LEASE_SECONDS", CELERY_TASK_TIME_LIMIT + 60, minimum=2)
 INGEST_JOB_STALL_SECONDS = env_int("INGEST_JOB_STALL_SECONDS", 30, minimum=1)
+# News feeds on loopback or private addresses are refused (an admin could otherwise make a
+# worker read internal pages); a single-organisation install may allow its intranet feeds.
+MONITORING_FEEDS_ALLOW_PRIVATE_ADDRESSES = env_bool("MONITORING_FEEDS_ALLOW_PRIVATE_ADDRESSES", default=False)
 
 # --- API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 from datetime import timedelta
 from functools import lru_cache
@@ -24,6 +25,8 @@ from monitoring import imports, pipeline, queries
 from monitoring.models import POLLED_KINDS, IngestJob, JobKind, JobStatus, Source, SourceKind, Watch
 from monitoring.sources import ADAPTERS, adapter_for
 from monitoring.sources.base import SourceError, WatchSpec
+
+logger = logging.getLogger(__name__)
 
 MIN_POLL_INTERVAL_SECONDS = 15
 MAX_BACKOFF_SECONDS = 3600
@@ -272,6 +275,10 @@ def source_poll(*, source: Source) -> pipeline.IngestResult | None:
         result = adapter.poll(cursor=dict(source.cursor), watches=watches)
     except (SourceError, crypto.DecryptionError) as error:
         _record_failure(source=source, error=error, now=now)
+        return None
+    except Exception as error:  # a bug or a network library surprise: log it, back off, go on
+        logger.exception("Poll of source %s (%s) failed unexpectedly", source.pk, source.kind)
+        _record_failure(source=source, error=SourceError(f"Unexpected error: {type(error).__name__}", retryable=True), now=now)
         return None
     rows, rejected = pipeline.prepare(organization_id=source.organization_id, drafts=result.drafts)
     with transaction.atomic():
