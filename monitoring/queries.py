@@ -384,6 +384,12 @@ class _Token:
     term: Term | None = None
 
 
+def _minus_without_term(position: int) -> QueryError:
+    return QueryError(
+        f"A minus sign must be followed directly by the term to leave out, as in -refund ({_at(position)})", position
+    )
+
+
 def _keyword(written: str, position: int) -> Keyword:
     star = written.find("*")
     is_prefix = star != -1
@@ -441,10 +447,7 @@ def _lex(source: str) -> list[_Token]:
         if character == "-":
             following = source[position + 1 : position + 2]
             if not following or following.isspace() or following in ")-":
-                raise QueryError(
-                    f"A minus sign must be followed directly by the term to leave out, as in -refund ({_at(position)})",
-                    position,
-                )
+                raise _minus_without_term(position)
             tokens.append(_Token("not", position, "-"))
             position += 1
             continue
@@ -571,10 +574,7 @@ class _Parser:
         if culprit.kind in ("and", "or"):
             return QueryError(f"{culprit.spelling} needs a term on both sides ({_at(culprit.position)})", culprit.position)
         if culprit.spelling == "-":
-            return QueryError(
-                f"A minus sign must be followed directly by the term to leave out, as in -refund ({_at(culprit.position)})",
-                culprit.position,
-            )
+            return _minus_without_term(culprit.position)
         if culprit.kind == "not":
             return QueryError(f"NOT needs a term after it ({_at(culprit.position)})", culprit.position)
         if culprit.kind == "close":
@@ -790,7 +790,7 @@ class Query:
         if not language:
             text = _to_x(form, "top")
         else:
-            code = language.strip().lower().replace("_", "-").split("-")[0]
+            code = _language_code(language)
             if not _LANGUAGE_CODE_PATTERN.fullmatch(code):
                 raise QueryError(f"“{language}” is not a language code X understands; use two letters, as in en")
             text = f"{_to_x(form, 'and')} lang:{code}"

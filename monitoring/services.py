@@ -199,7 +199,7 @@ def watch_save(
     _require(actor_membership, Role.ADMIN, "change watch queries")
     parsed = _parsed_or_error(query)
     language = (language or "").strip().lower()
-    if language and (len(language) > 8 or not language.replace("-", "").isalpha()):
+    if language and not (2 <= len(language) <= 3 and language.isascii() and language.isalpha()):
         raise ServiceError("Use an ISO 639-1 language code such as en or nl.", field="language")
     try:
         parsed.to_x(language=language)
