@@ -334,6 +334,12 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "OrganizationRoleEnum": "crisiscenter.models.Role",
         "IncidentRoleEnum": "playbooks.document.PlaybookRole.CHOICES",
+        "IncidentStatusEnum": "playbooks.models.IncidentStatus",
+        "MentionStatusEnum": "monitoring.models.MentionStatus",
+        "IngestJobStatusEnum": "monitoring.models.JobStatus",
+        "RumourStatusEnum": "monitoring.models.RumourStatus",
+        "SourceKindEnum": "monitoring.models.SourceKind",
+        "IngestJobKindEnum": "monitoring.models.JobKind",
     },
 }
 

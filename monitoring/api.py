@@ -28,6 +28,19 @@ def _valid(serializer_class, request):
     return data.validated_data
 
 
+def _number(request, name: str, default: int, *, minimum: int = 0, maximum: int = selectors.MAX_ID) -> int:
+    value = request.query_params.get(name, "")
+    if not value:
+        return default
+    try:
+        number = selectors.whole_number(value, name, maximum=maximum)
+    except selectors.FilterError as error:
+        raise exceptions.ValidationError({error.field: [error.message]}) from None
+    if number < minimum:
+        raise exceptions.ValidationError({name: [f"must be at least {minimum}"]})
+    return number
+
+
 def _filters(request) -> selectors.InboxFilters:
     try:
         return selectors.InboxFilters.from_query(request.query_params)
@@ -160,14 +173,7 @@ class SourcePollNowApi(_MonitoringView):
 
     @extend_schema(request=None, responses={202: SourceOut})
     def post(self, request, slug, source_id: int):
-        source = self.source(request, source_id)
-        if not source.is_polled():
-            raise ServiceError("Only polled sources (X, Mastodon, Bluesky, Reddit, RSS) can be polled.")
-        Source.objects.for_organization(request.organization).filter(pk=source.pk).update(next_poll_at=None)
-        from monitoring import tasks
-
-        tasks.poll_due_sources.delay()
-        source.refresh_from_db()
+        source = services.source_poll_now(source=self.source(request, source_id), actor_membership=request.membership)
         return Response(SourceOut(source).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -334,24 +340,22 @@ class MentionListApi(_MonitoringView):
 
     required_roles = {"GET": Role.VIEWER}
 
-    @extend_schema(parameters=INBOX_PARAMETERS, responses=MentionPageOut)
+    @extend_schema(operation_id="mentions_list", parameters=INBOX_PARAMETERS, responses=MentionPageOut)
     def get(self, request, slug):
         filters = _filters(request)
-        limit = request.query_params.get("limit", "")
-        if limit and not limit.isdigit():
-            raise exceptions.ValidationError({"limit": ["must be a whole number"]})
+        limit = _number(request, "limit", selectors.PAGE_SIZE, minimum=1)
         ids = request.query_params.get("ids", "")
         if ids:
             try:
-                wanted = [int(part) for part in ids.split(",") if part.strip()]
-            except ValueError:
+                wanted = [selectors.whole_number(part, "ids") for part in ids.split(",") if part.strip()]
+            except selectors.FilterError:
                 raise exceptions.ValidationError({"ids": ["must be comma-separated mention ids"]}) from None
             rows = selectors.mentions_by_ids(organization_id=request.organization.pk, filters=filters, ids=wanted, user_id=request.user.pk)
             return Response({"results": MentionOut(rows, many=True).data, "next_cursor": None})
         try:
             rows, next_cursor = selectors.inbox_page(
                 organization_id=request.organization.pk, filters=filters, user_id=request.user.pk,
-                cursor=request.query_params.get("cursor", ""), limit=int(limit) if limit else selectors.PAGE_SIZE,
+                cursor=request.query_params.get("cursor", ""), limit=limit,
             )
         except selectors.FilterError as error:
             raise exceptions.ValidationError({error.field: [error.message]}) from None
@@ -567,14 +571,16 @@ class IngestJobListApi(_MonitoringView):
         return Response(IngestJobOut(job).data, status=status.HTTP_201_CREATED)
 
 
-class IngestJobDetailApi(_MonitoringView):
-    required_roles = {"GET": Role.ADMIN}
-
+class _JobView(_MonitoringView):
     def job(self, request, job_id: int) -> IngestJob:
         job = selectors.job_of(organization_id=request.organization.pk, job_id=job_id)
         if job is None:
             raise exceptions.NotFound("No such import.")
         return job
+
+
+class IngestJobDetailApi(_JobView):
+    required_roles = {"GET": Role.ADMIN}
 
     @extend_schema(responses=inline_serializer("IngestJobDetail", fields={"job": IngestJobOut(), "rejected": RejectedItemOut(many=True)}))
     def get(self, request, slug, job_id: int):
@@ -583,7 +589,7 @@ class IngestJobDetailApi(_MonitoringView):
         return Response({"job": IngestJobOut(job).data, "rejected": RejectedItemOut(rejected, many=True).data})
 
 
-class IngestJobCancelApi(IngestJobDetailApi):
+class IngestJobCancelApi(_JobView):
     required_roles = {"POST": Role.ADMIN}
 
     @extend_schema(request=None, responses=IngestJobOut)
@@ -708,10 +714,8 @@ class AuthorListApi(_MonitoringView):
         order = params.get("order", "reach")
         if order not in ("reach", "negative"):
             raise exceptions.ValidationError({"order": ["must be reach or negative"]})
-        limit = params.get("limit", "20")
-        if not limit.isdigit():
-            raise exceptions.ValidationError({"limit": ["must be a whole number"]})
-        rows = selectors.authors(organization_id=request.organization.pk, incident_id=filters.incident, since=filters.since, order=order, limit=int(limit))
+        limit = _number(request, "limit", 20, minimum=1)
+        rows = selectors.authors(organization_id=request.organization.pk, incident_id=filters.incident, since=filters.since, order=order, limit=limit)
         return Response(AuthorOut(rows, many=True).data)
 
 
@@ -724,6 +728,8 @@ class AuthorDetailApi(_MonitoringView):
         "incidents": serializers.ListField(child=serializers.DictField()), "recent": MentionOut(many=True),
     }))
     def get(self, request, slug, handle: str):
+        if "\x00" in handle:
+            raise exceptions.NotFound("No mentions by this author.")
         history = selectors.author_history(organization_id=request.organization.pk, author_handle=handle)
         if not history["mentions"]:
             raise exceptions.NotFound("No mentions by this author.")
@@ -747,10 +753,8 @@ class VolumeApi(_MonitoringView):
     @extend_schema(parameters=[OpenApiParameter("watch", int), OpenApiParameter("minutes", int)], responses=VolumeBucketOut(many=True))
     def get(self, request, slug):
         filters = _filters(request)
-        minutes = request.query_params.get("minutes", "60")
-        if not minutes.isdigit() or not 1 <= int(minutes) <= 7 * 24 * 60:
-            raise exceptions.ValidationError({"minutes": ["must be between 1 and 10080"]})
-        series = selectors.volume_series(organization_id=request.organization.pk, watch_id=filters.watch, minutes=int(minutes))
+        minutes = _number(request, "minutes", 60, minimum=1, maximum=7 * 24 * 60)
+        series = selectors.volume_series(organization_id=request.organization.pk, watch_id=filters.watch, minutes=minutes)
         return Response(VolumeBucketOut(series, many=True).data)
 
 

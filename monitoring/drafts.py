@@ -8,6 +8,7 @@ the item is rejected. Everything here is untrusted input.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone as dt_timezone
 from typing import Any, TypedDict
 
@@ -92,6 +93,34 @@ def parse_timestamp(value: Any) -> datetime:
     return parsed.astimezone(dt_timezone.utc)
 
 
+def without_nul(value: Any, depth: int = 0) -> Any:
+    """A JSON value with NUL characters removed from every string and key (PostgreSQL refuses
+    them in text and jsonb) and nesting cut at 20 levels."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if depth >= 20:
+        return None
+    if isinstance(value, dict):
+        return {str(key).replace("\x00", ""): without_nul(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [without_nul(item, depth + 1) for item in value]
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None  # NaN and infinities are not JSON
+    return value
+
+
+def clean_raw(raw: Any) -> dict[str, Any]:
+    """The original payload, safe to store: no NULs, and at most ``MAX_RAW_BYTES`` of JSON
+    (a bigger one is kept as a truncated string, marked so)."""
+    if not isinstance(raw, dict):
+        return {}
+    cleaned = without_nul(raw)
+    encoded = json.dumps(cleaned, default=str, ensure_ascii=False)
+    if len(encoded) > MAX_RAW_BYTES:
+        return {"truncated": encoded[:MAX_RAW_BYTES]}
+    return cleaned
+
+
 def clean_draft(draft: Any) -> dict[str, Any]:
     """Validate and normalise one draft; raise ``Rejected`` with the reason."""
     if not isinstance(draft, dict):
@@ -101,7 +130,7 @@ def clean_draft(draft: Any) -> dict[str, Any]:
         url = ""  # never store javascript:, data: or relative links from a network
     language = draft.get("language")
     language = _text(language, "language", 8).lower() if language else ""
-    raw = draft.get("raw") if isinstance(draft.get("raw"), dict) else {}
+    raw = clean_raw(draft.get("raw"))
     return {
         "external_id": _text(draft.get("external_id"), "external_id", MAX_EXTERNAL_ID, required=True),
         "text": _text(draft.get("text"), "text", MAX_TEXT, required=True),

@@ -81,6 +81,8 @@ def mention_claim(*, mention: Mention, actor_membership: Membership) -> Mention:
             raise ClaimConflict(
                 f"{mention.assignee} claimed this mention first.", code="already_claimed", details={"assignee_id": mention.assignee_id}
             )
+        audit_record(action="mention.claimed", actor=user, organization=actor_membership.organization, target=mention,
+                     after={"assignee_id": user.pk, "status": mention.status})
         _announce(mention, "mention.claimed")
     return mention
 

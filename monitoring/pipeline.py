@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from crisiscenter.realtime import broadcast_to_organization
 from monitoring import enrich, queries
-from monitoring.drafts import Rejected, clean_draft
+from monitoring.drafts import Rejected, clean_draft, without_nul
 from monitoring.models import IngestJob, Mention, MentionMatch, MentionStatus, RejectedItem, Sentiment, Source, VolumeBucket, Watch
 
 # Live events carry at most this many mentions; screens fetch the rest if they want them.
@@ -73,10 +73,12 @@ def watch_matcher(organization_id: int) -> queries.WatchMatcher:
 
 
 def _truncated_payload(item: Any) -> dict:
+    """What a rejected item looked like, safe to store (no NULs, bounded)."""
+    item = without_nul(item)
     try:
         text = json.dumps(item, default=str)
     except (TypeError, ValueError):
-        text = repr(item)
+        text = repr(item).replace("\x00", "")
     if len(text) > MAX_REJECTED_PAYLOAD_CHARS:
         return {"truncated": text[:MAX_REJECTED_PAYLOAD_CHARS]}
     return item if isinstance(item, dict) else {"value": item}
@@ -228,7 +230,7 @@ def store(
                         source=source,
                         job=job,
                         line=line if job is not None else None,
-                        external_id=str(item.get("external_id", ""))[:100] if isinstance(item, dict) else "",
+                        external_id=str(item.get("external_id", "")).replace("\x00", "")[:100] if isinstance(item, dict) else "",
                         reason=reason[:500],
                         payload=_truncated_payload(item),
                         received_at=now,

@@ -31,6 +31,28 @@ class FilterError(ValueError):
         self.message = message
 
 
+MAX_ID = 2**63 - 1  # the largest value a database id or counter column holds
+
+
+def whole_number(value: str, field: str, *, maximum: int = MAX_ID) -> int:
+    """Parse a request parameter as a non-negative integer (ASCII digits only: ``"²".isdigit()``
+    is true but ``int("²")`` fails) or raise ``FilterError``."""
+    value = value.strip()
+    if not (value.isascii() and value.isdigit()):
+        raise FilterError(field, "must be a whole number")
+    number = int(value)
+    if number > maximum:
+        raise FilterError(field, "is out of range")
+    return number
+
+
+def plain_text(value: str, field: str, limit: int) -> str:
+    """A free-text parameter: PostgreSQL refuses NUL characters in text, so refuse them here."""
+    if "\x00" in value:
+        raise FilterError(field, "must not contain NUL characters")
+    return value.strip()[:limit]
+
+
 @dataclass
 class InboxFilters:
     watch: int | None = None
@@ -52,11 +74,7 @@ class InboxFilters:
 
         def integer(name: str) -> int | None:
             value = (params.get(name) or "").strip()
-            if not value:
-                return None
-            if not value.isdigit():
-                raise FilterError(name, "must be a whole number")
-            return int(value)
+            return whole_number(value, name) if value else None
 
         def moment(name: str) -> datetime | None:
             value = (params.get(name) or "").strip()
@@ -68,6 +86,8 @@ class InboxFilters:
                 parsed = None
             if parsed is None:
                 raise FilterError(name, "must be an ISO 8601 time such as 2026-11-22T10:00:00Z")
+            if not 1900 <= parsed.year <= 9000:
+                raise FilterError(name, "is out of range")
             return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, timezone.get_current_timezone())
 
         sentiment = (params.get("sentiment") or "").strip()
@@ -77,21 +97,24 @@ class InboxFilters:
         if status and status not in MentionStatus.values and status != "open":
             raise FilterError("status", f"must be one of open, {', '.join(MentionStatus.values)}")
         assignee = (params.get("assignee") or "").strip()
-        if assignee and assignee not in ("me", "none") and not assignee.isdigit():
-            raise FilterError("assignee", "must be me, none or a user id")
+        if assignee and assignee not in ("me", "none"):
+            try:
+                whole_number(assignee, "assignee")
+            except FilterError:
+                raise FilterError("assignee", "must be me, none or a user id") from None
         return cls(
             watch=integer("watch"),
             source=integer("source"),
             sentiment=sentiment,
-            language=(params.get("language") or "").strip().lower()[:8],
+            language=plain_text(params.get("language") or "", "language", 8).lower(),
             min_reach=integer("min_reach"),
             status=status,
             assignee=assignee,
-            tag=(params.get("tag") or "").strip().lower()[:40],
+            tag=plain_text(params.get("tag") or "", "tag", 40).lower(),
             incident=integer("incident"),
             since=moment("since"),
             until=moment("until"),
-            q=(params.get("q") or "").strip()[:200],
+            q=plain_text(params.get("q") or "", "q", 200),
         )
 
     def as_query(self) -> dict[str, str]:

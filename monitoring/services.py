@@ -64,9 +64,13 @@ def _validated_settings(kind: str, config: dict, credentials: dict) -> tuple[dic
     if kind in POLLED_KINDS:
         adapter_class = ADAPTERS[kind]
         try:
-            return adapter_class.validate_config(config or {}), adapter_class.validate_credentials(credentials or {})
+            clean_config = adapter_class.validate_config(config or {})
         except ValueError as error:
             raise ServiceError(str(error), field="config", code="invalid_source") from None
+        try:
+            return clean_config, adapter_class.validate_credentials(credentials or {})
+        except ValueError as error:
+            raise ServiceError(str(error), field="credentials", code="invalid_source") from None
     return {}, {}
 
 
@@ -175,6 +179,22 @@ def source_rotate_webhook_secret(*, source: Source, actor_membership: Membership
         Source.unscoped.filter(pk=source.pk).update(credentials_encrypted=crypto.encrypt(json.dumps({"secret": secret})))
         audit_record(action="source.secret_rotated", actor=actor_membership.user, organization=source.organization, target=source)
     return secret
+
+
+def source_poll_now(*, source: Source, actor_membership: Membership) -> Source:
+    """Make a polled source due now (the next beat, or the poll task queued here, takes it;
+    the lease still keeps two polls from running at once)."""
+    _require(actor_membership, Role.ADMIN, "poll sources")
+    if not source.is_polled():
+        raise ServiceError("Only polled sources (X, Mastodon, Bluesky, Reddit, RSS) can be polled.")
+    with transaction.atomic():
+        Source.objects.for_organization(source.organization_id).filter(pk=source.pk).update(next_poll_at=timezone.now())
+        audit_record(action="source.poll_requested", actor=actor_membership.user, organization=actor_membership.organization, target=source)
+        from monitoring import tasks
+
+        transaction.on_commit(tasks.poll_due_sources.delay)
+    source.refresh_from_db()
+    return source
 
 
 def _system_source(organization: Organization, kind: str, name: str) -> Source:

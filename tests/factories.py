@@ -105,3 +105,70 @@ def incident_world(*, playbook, opener, lead) -> SimpleNamespace:
     members = [membership.user for membership in Membership.objects.for_organization(organization).select_related("user")]
     notify(organization=organization, recipients=members, kind="status", text="Nuts in the granola: active", dedupe_key="matrix:everyone", incident=incident)
     return SimpleNamespace(incident=incident, task=task, done_task=done_task, resolved=resolved, proposal=proposal)
+
+
+# --- Monitoring ---------------------------------------------------------------------------
+def mention_draft(external_id: str, text: str, *, minutes_ago: float = 5, **fields) -> dict:
+    """A draft as a webhook or an adapter hands it to the pipeline, posted ``minutes_ago``;
+    keyword arguments add or replace draft fields (``author_handle``, ``language``, …)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    posted_at = (timezone.now() - timedelta(minutes=minutes_ago)).isoformat()
+    return {"external_id": external_id, "text": text, "posted_at": posted_at, "author_handle": "reader", **fields}
+
+
+def export_file(*drafts: dict) -> bytes:
+    """Drafts as the project's export format (JSON lines), ready to upload."""
+    import json
+
+    return "".join(json.dumps(draft) + "\n" for draft in drafts).encode()
+
+
+def monitoring_world(*, admin, holder) -> SimpleNamespace:
+    """Monitoring in the organisation of the membership ``admin`` (an admin or owner), as the
+    permission matrices find it:
+
+    - ``source``: a webhook (its signing secret in ``webhook_secret``) that delivered the
+      mentions; ``polled_source``: a Mastodon source, due now;
+    - ``watch``: "Recall" (``recall``), which two of the mentions match;
+    - ``mention``: unclaimed, untagged, on no incident and carried by no rumour;
+      ``held_mention``: claimed by the membership ``holder`` (a responder); a third mention
+      by ``angry_customer``;
+    - ``rumour``: unverified and uncorrected, carrying ``held_mention``;
+    - ``job``: a queued file import (its worker never runs in a matrix).
+    """
+    from monitoring import inbox_services, pipeline
+    from monitoring import services as monitoring_services
+    from monitoring.models import Mention
+
+    organization = admin.organization
+    source, webhook_secret = monitoring_services.source_create(
+        organization=organization, actor_membership=admin, name="Partner monitor", kind="webhook"
+    )
+    polled_source, _ = monitoring_services.source_create(
+        organization=organization, actor_membership=admin, name="Mastodon", kind="mastodon",
+        config={"instance_url": "https://mastodon.example"},
+    )
+    watch = monitoring_services.watch_save(organization=organization, actor_membership=admin, name="Recall", query="recall")
+    result = pipeline.ingest(
+        source=source,
+        drafts=[
+            mention_draft("m-1", "Is the granola recall real? Asking for my kids.", minutes_ago=3),
+            mention_draft("m-2", "The recall notice is nowhere on the website.", minutes_ago=2),
+            mention_draft("m-3", "Worst granola ever, never buying again", minutes_ago=1, author_handle="angry_customer"),
+        ],
+    )
+    mention, held_mention, angry_mention = (Mention.unscoped.get(pk=pk) for pk in result.stored_ids)
+    inbox_services.mention_claim(mention=held_mention, actor_membership=holder)
+    rumour = inbox_services.rumour_save(actor_membership=admin, claim="The bars contain peanuts")
+    inbox_services.rumour_attach(rumour=rumour, actor_membership=admin, mention_ids=[held_mention.pk])
+    job = monitoring_services.job_create(
+        organization=organization, actor_membership=admin, kind="file", file_name="mentions.jsonl",
+        content=export_file(mention_draft("import-1", "Imported recall mention")),
+    )
+    return SimpleNamespace(
+        source=source, webhook_secret=webhook_secret, polled_source=polled_source, watch=watch, mention=mention,
+        held_mention=held_mention, angry_mention=angry_mention, rumour=rumour, job=job,
+    )

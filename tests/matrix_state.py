@@ -7,6 +7,7 @@ from collections.abc import Callable
 from types import SimpleNamespace
 
 from crisiscenter.models import Invitation, Membership
+from monitoring.models import IngestJob, Mention, MentionNote, Rumour, Source, Watch
 from playbooks.models import (
     Incident,
     Notification,
@@ -77,3 +78,61 @@ def resolved_review(world) -> str | None:
 
 def acme_unread_notifications(world) -> int:
     return Notification.objects.for_organization(world.org_a).filter(read_at__isnull=True).count()
+
+
+# --- Monitoring -------------------------------------------------------------------------
+def acme_source_names(world) -> list[str]:
+    return sorted(Source.objects.for_organization(world.org_a).values_list("name", flat=True))
+
+
+def source_field(field: str, source_name: str = "source") -> Callable[[SimpleNamespace], object]:
+    def read(world) -> object:
+        return Source.objects.for_organization(world.org_a).values_list(field, flat=True).get(pk=getattr(world, source_name).pk)
+
+    return read
+
+
+def acme_watch_names(world) -> list[str]:
+    return sorted(Watch.objects.for_organization(world.org_a).values_list("name", flat=True))
+
+
+def watch_query(world) -> str:
+    return Watch.objects.for_organization(world.org_a).values_list("query", flat=True).get(pk=world.watch.pk)
+
+
+def mention_field(field: str, mention_name: str = "mention") -> Callable[[SimpleNamespace], object]:
+    def read(world) -> object:
+        return Mention.objects.for_organization(world.org_a).values_list(field, flat=True).get(pk=getattr(world, mention_name).pk)
+
+    return read
+
+
+def mention_tags(world) -> list[str]:
+    return sorted(world.mention.tags.values_list("name", flat=True))
+
+
+def mention_note_texts(world) -> list[str]:
+    return sorted(MentionNote.objects.for_organization(world.org_a).filter(mention=world.mention).values_list("text", flat=True))
+
+
+def acme_import_file_names(world) -> list[str]:
+    return sorted(IngestJob.objects.for_organization(world.org_a).values_list("file_name", flat=True))
+
+
+def job_status(world) -> str:
+    return IngestJob.objects.for_organization(world.org_a).values_list("status", flat=True).get(pk=world.job.pk)
+
+
+def acme_rumour_claims(world) -> list[str]:
+    return sorted(Rumour.objects.for_organization(world.org_a).values_list("claim", flat=True))
+
+
+def rumour_field(field: str) -> Callable[[SimpleNamespace], object]:
+    def read(world) -> object:
+        return Rumour.objects.for_organization(world.org_a).values_list(field, flat=True).get(pk=world.rumour.pk)
+
+    return read
+
+
+def rumour_mention_ids(world) -> list[int]:
+    return sorted(world.rumour.mentions.values_list("pk", flat=True))
