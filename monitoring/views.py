@@ -380,13 +380,15 @@ def source_enabled(request: HttpRequest, source_id: int) -> HttpResponse:
 def source_poll_now(request: HttpRequest, source_id: int) -> HttpResponse:
     """Same as the API's poll-now: due at once, for the next free worker (never twice at once)."""
     source = _source_or_404(request, source_id)
-    if not source.is_polled() or not source.is_enabled:
-        messages.error(request, "Only enabled polled sources (X, Mastodon, Bluesky, Reddit, RSS) can be polled.")
+    if not source.is_enabled:
+        messages.error(request, "Enable the source first.")
         return redirect("sources", slug=request.organization.slug)
-    from monitoring import tasks
-
-    Source.objects.for_organization(request.organization).filter(pk=source.pk).update(next_poll_at=None)
-    tasks.poll_due_sources.delay()
+    try:
+        services.source_poll_now(source=source, actor_membership=request.membership)
+    except ServiceError as error:
+        _refuse(error)
+        messages.error(request, error.message)
+        return redirect("sources", slug=request.organization.slug)
     messages.success(request, f"“{source.name}” will be polled as soon as a worker is free.")
     return redirect("sources", slug=request.organization.slug)
 

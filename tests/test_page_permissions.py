@@ -19,6 +19,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from crisiscenter import services
 from crisiscenter.models import AuditEntry, Membership, Organization, Role
 from crisiscenter.urls import organization_pages
+from monitoring.models import IngestJob, Rumour
 from playbooks import document as playbook_document
 from playbooks import services as playbook_services
 from playbooks.models import (
@@ -28,7 +29,7 @@ from playbooks.models import (
     PlaybookProposal,
 )
 from tests import matrix_state as state
-from tests.factories import UserFactory, incident_world, valid_playbook_document
+from tests.factories import UserFactory, export_file, incident_world, mention_draft, monitoring_world, valid_playbook_document
 
 pytestmark = pytest.mark.django_db
 
@@ -45,12 +46,14 @@ class Page:
     # may name {frank} (frank's membership id), {invitation} (a pending invitation's id),
     # {playbook} (a playbook of org A at version 2), {incident} (an open incident of org A
     # from that playbook, led by carol), {task} (an open task of it), {resolved} (a resolved
-    # incident) and {proposal} (an open proposal from it)
+    # incident) and {proposal} (an open proposal from it); monitoring: {source} (a webhook),
+    # {polled_source}, {watch}, {mention}, {rumour} and {job} (tests.factories.monitoring_world)
     path: str
     who: str | Role  # SIGNED_IN, or the lowest role in org A that may do it
     success: int
     data: dict | None = None  # a value that is just one of those names, or {frank_user}, is sent as that id
     upload: bytes | None = None  # posted as the file field "file" along with data
+    upload_name: str = "playbook.yaml"
     # Where a successful POST lands; a function of the world when it names a new row.
     redirect: str | Callable[[SimpleNamespace], str] | None = None
     state: Callable[[SimpleNamespace], object] | None = None
@@ -84,6 +87,20 @@ def _page_of_acme_incident(title: str) -> Callable[[SimpleNamespace], str]:
     return page
 
 
+def _page_of_acme_job(file_name: str) -> Callable[[SimpleNamespace], str]:
+    def page(world) -> str:
+        return f"{ACME}/imports/{IngestJob.objects.for_organization(world.org_a).get(file_name=file_name).pk}/"
+
+    return page
+
+
+def _page_of_acme_rumour(claim: str) -> Callable[[SimpleNamespace], str]:
+    def page(world) -> str:
+        return f"{ACME}/rumours/{Rumour.objects.for_organization(world.org_a).get(claim=claim).pk}/"
+
+    return page
+
+
 def _page_of_acme_playbook(name: str) -> Callable[[SimpleNamespace], str]:
     def page(world) -> str:
         return f"{ACME}/playbooks/{Playbook.objects.for_organization(world.org_a).get(name=name).pk}/"
@@ -100,6 +117,9 @@ SLACK_URL = "https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXX"
 NEW_PLAYBOOK_YAML = playbook_document.to_yaml(valid_playbook_document(name="Airport strike", category="external_disaster"))
 IMPORTED_PLAYBOOK_FILE = playbook_document.to_yaml(valid_playbook_document(name="Imported outage plan", category="service_outage")).encode()
 NEXT_VERSION_YAML = playbook_document.to_yaml(valid_playbook_document(default_severity=1))
+MENTION = f"{ACME}/inbox/{{mention}}"
+RUMOUR = f"{ACME}/rumours/{{rumour}}"
+MENTIONS_FILE = export_file(mention_draft("upload-1", "Uploaded: is the recall real?"))
 
 PAGES = [
     Page("home", "GET", "/", SIGNED_IN, 302),
@@ -237,6 +257,87 @@ PAGES = [
         "incident-propose", "POST", f"{RESOLVED}/proposals/", Role.RESPONDER, 302,
         data={"text": "Check the supplier's allergen list first."}, redirect=f"{RESOLVED}/review/", state=_playbook_proposals,
     ),
+    # Monitoring: every member reads the inbox, watches, rumours and authors (triage itself
+    # goes through the API); responders track rumours, managers record their correction;
+    # admins run sources, watch queries, imports and drills.
+    Page("inbox", "GET", f"{ACME}/inbox/", Role.VIEWER, 200),
+    Page("inbox-rows", "GET", f"{ACME}/inbox/rows/?ids={{mention}}", Role.VIEWER, 200),
+    Page("mention", "GET", f"{MENTION}/", Role.VIEWER, 200),
+    Page(
+        "mention-rumour", "POST", f"{MENTION}/rumour/", Role.RESPONDER, 302,
+        data={"rumour": "{rumour}"}, redirect=f"{MENTION}/", state=state.rumour_mention_ids,
+    ),
+    Page("sources", "GET", f"{ACME}/sources/", Role.ADMIN, 200),
+    Page(
+        "sources", "POST", f"{ACME}/sources/", Role.ADMIN, 302,
+        data={"name": "News", "kind": "rss", "poll_interval_seconds": "300", "rss_feed_urls": "https://news.example/feed.xml"},
+        redirect=f"{ACME}/sources/", state=state.acme_source_names,
+    ),
+    Page("source", "GET", f"{ACME}/sources/{{polled_source}}/", Role.ADMIN, 200),
+    Page(
+        "source", "POST", f"{ACME}/sources/{{polled_source}}/", Role.ADMIN, 302,
+        data={"name": "Mastodon main", "poll_interval_seconds": "300", "mastodon_instance_url": "https://mastodon.example"},
+        redirect=f"{ACME}/sources/", state=state.source_field("name", "polled_source"),
+    ),
+    Page(
+        "source-enabled", "POST", f"{ACME}/sources/{{polled_source}}/enabled/", Role.ADMIN, 302,
+        data={"enabled": "0"}, redirect=f"{ACME}/sources/", state=state.source_field("is_enabled", "polled_source"),
+    ),
+    Page(
+        "source-poll", "POST", f"{ACME}/sources/{{polled_source}}/poll/", Role.ADMIN, 302,
+        redirect=f"{ACME}/sources/", state=state.source_field("next_poll_at", "polled_source"),
+    ),
+    # The new secret is shown in the answer itself, once.
+    Page(
+        "source-rotate-secret", "POST", f"{ACME}/sources/{{source}}/rotate-secret/", Role.ADMIN, 200,
+        state=state.source_field("credentials_encrypted"),
+    ),
+    Page("watches", "GET", f"{ACME}/watches/", Role.VIEWER, 200),
+    Page(
+        "watches", "POST", f"{ACME}/watches/", Role.ADMIN, 302,
+        data={"name": "Peanuts", "query": "peanut* OR #nutfree", "is_active": "on"}, redirect=f"{ACME}/watches/", state=state.acme_watch_names,
+    ),
+    Page("watch", "GET", f"{ACME}/watches/{{watch}}/", Role.ADMIN, 200),
+    Page(
+        "watch", "POST", f"{ACME}/watches/{{watch}}/", Role.ADMIN, 302,
+        data={"name": "Recall", "query": "recall OR recalled", "is_active": "on"}, redirect=f"{ACME}/watches/", state=state.watch_query,
+    ),
+    Page("imports", "GET", f"{ACME}/imports/", Role.ADMIN, 200),
+    Page(
+        "imports", "POST", f"{ACME}/imports/", Role.ADMIN, 302,
+        upload=MENTIONS_FILE, upload_name="upload.jsonl", redirect=_page_of_acme_job("upload.jsonl"), state=state.acme_import_file_names,
+    ),
+    Page(
+        "import-drill", "POST", f"{ACME}/imports/drill/", Role.ADMIN, 302,
+        data={"speed": "120"}, upload=MENTIONS_FILE, upload_name="drill.jsonl", redirect=_page_of_acme_job("drill.jsonl"),
+        state=state.acme_import_file_names,
+    ),
+    Page("import", "GET", f"{ACME}/imports/{{job}}/", Role.ADMIN, 200),
+    Page(
+        "import-cancel", "POST", f"{ACME}/imports/{{job}}/cancel/", Role.ADMIN, 302,
+        redirect=f"{ACME}/imports/{{job}}/", state=state.job_status,
+    ),
+    Page("rumours", "GET", f"{ACME}/rumours/", Role.VIEWER, 200),
+    Page(
+        "rumours", "POST", f"{ACME}/rumours/", Role.RESPONDER, 302,
+        data={"claim": "The CEO resigned", "status": "false"}, redirect=_page_of_acme_rumour("The CEO resigned"), state=state.acme_rumour_claims,
+    ),
+    Page("rumour", "GET", f"{RUMOUR}/", Role.VIEWER, 200),
+    Page(
+        "rumour", "POST", f"{RUMOUR}/", Role.RESPONDER, 302,
+        data={"claim": "The bars contain peanuts", "status": "false", "facts": "The lab found none."}, redirect=f"{RUMOUR}/",
+        state=state.rumour_field("status"),
+    ),
+    Page(
+        "rumour-mentions", "POST", f"{RUMOUR}/mentions/", Role.RESPONDER, 302,
+        data={"mention_ids": "{mention}"}, redirect=f"{RUMOUR}/", state=state.rumour_mention_ids,
+    ),
+    Page(
+        "rumour-correct", "POST", f"{RUMOUR}/correct/", Role.MANAGER, 302,
+        data={"correction": "There are no peanuts in the bars."}, redirect=f"{RUMOUR}/", state=state.rumour_field("correction"),
+    ),
+    Page("authors", "GET", f"{ACME}/authors/", Role.VIEWER, 200),
+    Page("author", "GET", f"{ACME}/authors/angry_customer/", Role.VIEWER, 200),
 ]
 
 
@@ -260,7 +361,7 @@ def _cases(keep: Callable[[str, int], bool]):
 
 
 @pytest.fixture
-def world(org_a, org_b, personas, erin, frank_membership, alice_membership, login_client):
+def world(org_a, org_b, personas, erin, frank_membership, alice_membership, bob_membership, login_client):
     invitation, _token = services.invitation_create(
         organization=org_a, actor_membership=alice_membership, email="pending@example.com", role=Role.VIEWER
     )
@@ -269,6 +370,7 @@ def world(org_a, org_b, personas, erin, frank_membership, alice_membership, logi
         playbook=playbook, actor_membership=alice_membership, document=valid_playbook_document(scenario="The supplier confirmed the nuts.")
     )
     incidents = incident_world(playbook=playbook, opener=alice_membership, lead=personas["carol"])
+    monitoring = monitoring_world(admin=alice_membership, holder=bob_membership)
     users = {**personas, "erin": erin}
     return SimpleNamespace(
         org_a=org_a,
@@ -276,6 +378,7 @@ def world(org_a, org_b, personas, erin, frank_membership, alice_membership, logi
         invitation=invitation,
         playbook=playbook,
         **vars(incidents),
+        **vars(monitoring),
         browser_for=lambda persona: login_client(users[persona]),
     )
 
@@ -284,7 +387,8 @@ def _ids(world) -> dict[str, int]:
     return {
         "frank": world.frank_membership.pk, "frank_user": world.frank_membership.user_id, "invitation": world.invitation.pk,
         "playbook": world.playbook.pk, "incident": world.incident.pk, "task": world.task.pk, "resolved": world.resolved.pk,
-        "proposal": world.proposal.pk,
+        "proposal": world.proposal.pk, "source": world.source.pk, "polled_source": world.polled_source.pk, "watch": world.watch.pk,
+        "mention": world.mention.pk, "rumour": world.rumour.pk, "job": world.job.pk,
     }
 
 
@@ -307,7 +411,7 @@ def _visit(world, page: Page, persona: str):
     if page.method == "POST":
         data = _fill_data(world, page.data or {})
         if page.upload is not None:
-            data["file"] = SimpleUploadedFile("playbook.yaml", page.upload)
+            data["file"] = SimpleUploadedFile(page.upload_name, page.upload)
         return browser.post(_path(world, page), data)
     return browser.get(_path(world, page))
 
