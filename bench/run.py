@@ -20,6 +20,7 @@ def main(selected: list[str]) -> int:
         print(f"\n=== {path.stem} ===", flush=True)
         spec = importlib.util.spec_from_file_location(path.stem, path)
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up while it loads
         spec.loader.exec_module(module)
         try:
             if module.main() is False:

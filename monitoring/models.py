@@ -146,9 +146,15 @@ class Tag(OrganizationOwned):
 
 
 class Mention(OrganizationOwned):
-    """One post from one network, normalised. Stored once per (organisation, source, external id)."""
+    """One post from one network, normalised. Stored once per (organisation, source, external id).
 
-    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="mentions")
+    Every index is paid for on each of the thousands of inserts a second of a crisis, so the
+    foreign keys carry none of their own: the composite indexes below start with the same
+    column and serve the same lookups (the unique constraint for the source, ``mention_inbox``
+    for the organisation, the partial ones for assignee and incident)."""
+
+    organization = models.ForeignKey("crisiscenter.Organization", on_delete=models.CASCADE, related_name="+", db_index=False)
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="mentions", db_index=False)
     external_id = models.CharField(max_length=100)
     url = models.CharField(max_length=500, blank=True)
     author_handle = models.CharField(max_length=100, blank=True)
@@ -171,9 +177,9 @@ class Mention(OrganizationOwned):
     reach = models.PositiveBigIntegerField(default=0)
     # Triage.
     status = models.CharField(max_length=12, choices=MentionStatus.choices, default=MentionStatus.NEW)
-    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
     claimed_at = models.DateTimeField(null=True, blank=True)
-    incident = models.ForeignKey("playbooks.Incident", null=True, blank=True, on_delete=models.SET_NULL, related_name="mentions")
+    incident = models.ForeignKey("playbooks.Incident", null=True, blank=True, on_delete=models.SET_NULL, related_name="mentions", db_index=False)
     tags = models.ManyToManyField(Tag, blank=True, related_name="mentions")
     watches = models.ManyToManyField(Watch, through="MentionMatch", related_name="mentions")
 
@@ -187,8 +193,10 @@ class Mention(OrganizationOwned):
             models.Index(fields=["organization", "-posted_at", "-id"], name="mention_inbox"),
             models.Index(fields=["organization", "status", "-posted_at", "-id"], name="mention_inbox_status"),
             models.Index(fields=["organization", "author_handle"], name="mention_author"),
-            models.Index(fields=["incident", "-posted_at"], name="mention_incident", condition=Q(incident__isnull=False)),
-            models.Index(fields=["assignee", "-posted_at"], name="mention_assignee", condition=Q(assignee__isnull=False)),
+            # With the id, so "this incident's / this person's mentions, newest first" is read in
+            # the inbox's exact order and keyset cursor.
+            models.Index(fields=["incident", "-posted_at", "-id"], name="mention_incident_feed", condition=Q(incident__isnull=False)),
+            models.Index(fields=["assignee", "-posted_at", "-id"], name="mention_assignee_feed", condition=Q(assignee__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -199,10 +207,13 @@ class Mention(OrganizationOwned):
 
 
 class MentionMatch(OrganizationOwned):
-    """Which watches a mention matched; ``posted_at`` is copied so a watch filter reads one index."""
+    """Which watches a mention matched; ``posted_at`` is copied so a watch filter reads one index
+    (``mention_match_watch``, in the inbox's order). As for ``Mention``, the foreign keys have no
+    indexes of their own: the unique constraint serves the mention, ``mention_match_watch`` the watch."""
 
-    mention = models.ForeignKey(Mention, on_delete=models.CASCADE, related_name="matches")
-    watch = models.ForeignKey(Watch, on_delete=models.CASCADE, related_name="matches")
+    organization = models.ForeignKey("crisiscenter.Organization", on_delete=models.CASCADE, related_name="+", db_index=False)
+    mention = models.ForeignKey(Mention, on_delete=models.CASCADE, related_name="matches", db_index=False)
+    watch = models.ForeignKey(Watch, on_delete=models.CASCADE, related_name="matches", db_index=False)
     posted_at = models.DateTimeField()
 
     class Meta:

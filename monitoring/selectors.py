@@ -11,12 +11,12 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.models import BooleanField, Count, Exists, Max, OuterRef, Q, QuerySet, Sum
+from django.db.models import BooleanField, Count, Exists, F, Max, OuterRef, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from monitoring.models import IngestJob, Mention, MentionMatch, MentionNote, MentionStatus, RejectedItem, Rumour, Sentiment, Source, Tag, VolumeBucket, Watch
+from monitoring.models import IngestJob, Mention, MentionNote, MentionStatus, RejectedItem, Rumour, Sentiment, Source, Tag, VolumeBucket, Watch
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -153,10 +153,20 @@ def _text_search(queryset: QuerySet, text: str) -> QuerySet:
 
 
 def inbox_mentions(*, organization_id: int, filters: InboxFilters, user_id: int | None = None) -> QuerySet:
-    """Every mention the filters select, newest first, with what a row shows joined in."""
+    """Every mention the filters select, newest first, with what a row shows joined in.
+
+    The result is ordered by ``feed_posted_at`` and ``feed_id`` — the mention's own
+    ``posted_at`` and id, or, with a watch filter, the same values as copied onto the watch's
+    matches — so that a watch's mentions are read newest first from ``mention_match_watch``
+    instead of probing every mention of the organisation for a rare watch."""
     queryset = Mention.objects.for_organization(organization_id).select_related("source", "assignee").prefetch_related("tags", "watches")
     if filters.watch is not None:
-        queryset = queryset.filter(Exists(MentionMatch.unscoped.filter(mention=OuterRef("pk"), watch_id=filters.watch)))
+        # One match per (mention, watch): the join never repeats a mention.
+        queryset = queryset.filter(matches__watch_id=filters.watch).annotate(
+            feed_posted_at=F("matches__posted_at"), feed_id=F("matches__mention_id")
+        )
+    else:
+        queryset = queryset.annotate(feed_posted_at=F("posted_at"), feed_id=F("id"))
     if filters.source is not None:
         queryset = queryset.filter(source_id=filters.source)
     if filters.sentiment:
@@ -176,7 +186,12 @@ def inbox_mentions(*, organization_id: int, filters: InboxFilters, user_id: int 
     elif filters.assignee:
         queryset = queryset.filter(assignee_id=int(filters.assignee))
     if filters.tag:
-        queryset = queryset.filter(tags__name=filters.tag)
+        # By id, not by joining on the name: the planner knows how common each tag id is and
+        # picks the cheaper side (walk the tag's mentions, or walk the inbox and probe).
+        tag_id = Tag.objects.for_organization(organization_id).filter(name=filters.tag).values_list("pk", flat=True).first()
+        if tag_id is None:
+            return queryset.none()
+        queryset = queryset.filter(Exists(Mention.tags.through.objects.filter(mention_id=OuterRef("pk"), tag_id=tag_id)))
     if filters.incident is not None:
         queryset = queryset.filter(incident_id=filters.incident)
     if filters.since:
@@ -185,17 +200,17 @@ def inbox_mentions(*, organization_id: int, filters: InboxFilters, user_id: int 
         queryset = queryset.filter(posted_at__lt=filters.until)
     if filters.q:
         queryset = _text_search(queryset, filters.q)
-    return queryset.order_by("-posted_at", "-id")
+    return queryset.order_by("-feed_posted_at", "-feed_id")
 
 
 def inbox_page(*, organization_id: int, filters: InboxFilters, user_id: int | None = None, cursor: str = "", limit: int = PAGE_SIZE) -> tuple[list[Mention], str | None]:
     """One page and the cursor of the next one (None at the end). Reads ``limit + 1`` rows to
     know whether there is more — never a count."""
     limit = max(1, min(limit, MAX_PAGE_SIZE))
-    queryset = inbox_mentions(organization_id=organization_id, filters=filters, user_id=user_id)
+    queryset = inbox_mentions(organization_id=organization_id, filters=filters, user_id=user_id).defer("raw")
     if cursor:
         posted_at, mention_id = decode_cursor(cursor)
-        queryset = queryset.filter(Q(posted_at__lt=posted_at) | Q(posted_at=posted_at, id__lt=mention_id))
+        queryset = queryset.filter(Q(feed_posted_at__lt=posted_at) | Q(feed_posted_at=posted_at, feed_id__lt=mention_id))
     rows = list(queryset[: limit + 1])
     next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
     return rows[:limit], next_cursor
@@ -204,7 +219,7 @@ def inbox_page(*, organization_id: int, filters: InboxFilters, user_id: int | No
 def mentions_by_ids(*, organization_id: int, filters: InboxFilters, ids: list[int], user_id: int | None = None) -> list[Mention]:
     """The given mentions that pass the filters (live updates announce ids; each screen
     fetches the ones its filters show)."""
-    return list(inbox_mentions(organization_id=organization_id, filters=filters, user_id=user_id).filter(pk__in=ids[:MAX_PAGE_SIZE]))
+    return list(inbox_mentions(organization_id=organization_id, filters=filters, user_id=user_id).defer("raw").filter(pk__in=ids[:MAX_PAGE_SIZE]))
 
 
 def mention_of(*, organization_id: int, mention_id: int) -> Mention | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone as dt_timezone
+from email.utils import format_datetime
 from pathlib import Path
 from unittest import mock
 
@@ -249,10 +250,12 @@ def test_a_failing_source_does_not_hold_up_the_others(x_source, org_a, erin_memb
     feed, _ = services.source_create(organization=org_a, actor_membership=erin_membership, name="News", kind=SourceKind.RSS,
                                      config={"feed_urls": ["https://news.example/feed.xml"]})
     services.watch_save(organization=org_a, actor_membership=erin_membership, name="Recall", query="recall")
+    # Dated an hour ago: the feed ignores entries older than its max_age_hours.
+    published = format_datetime(timezone.now() - timedelta(hours=1), usegmt=True)
     rss = (
         '<?xml version="1.0"?><rss version="2.0"><channel><title>News</title>'
         '<item><guid>n1</guid><title>Acme announces phone recall</title><link>https://news.example/1</link>'
-        "<pubDate>Sun, 22 Nov 2026 09:00:00 GMT</pubDate></item></channel></rss>"
+        f"<pubDate>{published}</pubDate></item></channel></rss>"
     )
     with responses.RequestsMock(assert_all_requests_are_fired=False) as http:
         http.get(SEARCH_URL, status=401, json={"title": "Unauthorized"})

@@ -265,6 +265,52 @@ def test_walking_every_page_lists_each_mention_exactly_once_in_order(crowded_inb
     assert pages == 5  # 23 mentions, 5 a page
 
 
+@pytest.mark.parametrize("filter_by", ["watch", "tag", "tag and incident"])
+def test_walking_a_watch_or_a_tag_page_by_page_lists_each_of_its_mentions_once_in_order(
+    filter_by, alice_membership, bob_membership, dave, api_client_for
+):
+    # A watch filter pages through the watch's own index and a tag filter through the tag's
+    # id: the same order and cursor as the whole inbox, ties on the second broken by the id.
+    organization = alice_membership.organization
+    watch = monitoring_services.watch_save(organization=organization, actor_membership=alice_membership, name="Questions", query="question")
+    crowd = webhook_source(alice_membership, "Firehose")
+    same_second = (timezone.now() - timedelta(minutes=30)).replace(microsecond=0).isoformat()
+    drafts = [mention_draft(f"tie-{number}", f"Recall {'question' if number % 3 else 'comment'} {number}", posted_at=same_second) for number in range(9)]
+    drafts += [mention_draft(f"spread-{number}", f"Recall {'question' if number % 2 else 'comment'} {number}", minutes_ago=number) for number in range(14)]
+    stored = ingest(crowd, *drafts)
+    incident = incident_services.incident_open(organization=organization, actor_membership=alice_membership, title="Recall")
+    for number, mention in enumerate(mention for mention in stored if "question" in mention.text):
+        inbox_services.mention_tag(mention=mention, actor_membership=bob_membership, add=["question"])
+        if number % 2:
+            inbox_services.mention_link_incident(mention=mention, actor_membership=bob_membership, incident=incident)
+    params = {
+        "watch": {"watch": watch.pk},
+        "tag": {"tag": "question"},
+        "tag and incident": {"tag": "question", "incident": incident.pk},
+    }[filter_by]
+    wanted = Mention.objects.for_organization(organization).filter(text__contains="question")
+    if filter_by == "tag and incident":
+        wanted = wanted.filter(incident=incident)
+    expected = list(wanted.order_by("-posted_at", "-id").values_list("pk", flat=True))
+    api = api_client_for(dave)
+    seen, cursor = [], None
+
+    while True:
+        response = api.get(f"{ACME}/mentions/", {"limit": 4, **params, **({"cursor": cursor} if cursor else {})})
+        seen += listed(response)
+        cursor = response.json()["next_cursor"]
+        if cursor is None:
+            break
+
+    assert len(expected) >= 5 and seen == expected
+
+
+def test_a_tag_nobody_uses_gives_an_empty_page(inbox, dave, api_client_for):
+    response = api_client_for(dave).get(f"{ACME}/mentions/", {"tag": "no-such-tag"})
+
+    assert response.status_code == 200 and listed(response) == []
+
+
 def test_a_page_holds_while_new_mentions_arrive(crowded_inbox, dave, api_client_for):
     api = api_client_for(dave)
     first = api.get(f"{ACME}/mentions/", {"limit": 10})
