@@ -9,6 +9,7 @@ the item is rejected. Everything here is untrusted input.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone as dt_timezone
 from typing import Any, TypedDict
 
@@ -47,12 +48,28 @@ class Rejected(ValueError):
         self.reason = reason
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """``text`` without what PostgreSQL refuses in text and jsonb: NUL characters (removed)
+    and lone UTF-16 surrogates, which JSON can carry (``"\\ud83d"``) but UTF-8 cannot
+    (replaced by U+FFFD)."""
+    text = text.replace("\x00", "")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = _LONE_SURROGATE.sub("\ufffd", text)
+    return text
+
+
 def _text(value: Any, field: str, limit: int, *, required: bool = False) -> str:
     if value is None:
         value = ""
     if not isinstance(value, (str, int)) or isinstance(value, bool):
         raise Rejected(f"{field} must be text")
-    value = str(value).replace("\x00", "").strip()
+    value = storable(str(value)).strip()
     if required and not value:
         raise Rejected(f"{field} is missing")
     return value[:limit]
@@ -94,14 +111,14 @@ def parse_timestamp(value: Any) -> datetime:
 
 
 def without_nul(value: Any, depth: int = 0) -> Any:
-    """A JSON value with NUL characters removed from every string and key (PostgreSQL refuses
-    them in text and jsonb) and nesting cut at 20 levels."""
+    """A JSON value whose every string and key is ``storable`` (no NULs, no lone surrogates:
+    PostgreSQL refuses them in jsonb), with nesting cut at 20 levels."""
     if isinstance(value, str):
-        return value.replace("\x00", "")
+        return storable(value)
     if depth >= 20:
         return None
     if isinstance(value, dict):
-        return {str(key).replace("\x00", ""): without_nul(item, depth + 1) for key, item in value.items()}
+        return {storable(str(key)): without_nul(item, depth + 1) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [without_nul(item, depth + 1) for item in value]
     if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
@@ -109,16 +126,18 @@ def without_nul(value: Any, depth: int = 0) -> Any:
     return value
 
 
-def clean_raw(raw: Any) -> dict[str, Any]:
-    """The original payload, safe to store: no NULs, and at most ``MAX_RAW_BYTES`` of JSON
-    (a bigger one is kept as a truncated string, marked so)."""
+def clean_raw(raw: Any) -> tuple[dict[str, Any], str]:
+    """The original payload, safe to store — no NULs, no lone surrogates, and at most
+    ``MAX_RAW_BYTES`` of JSON (a bigger one is kept as a truncated string, marked so) — and
+    its JSON, which is what gets stored."""
     if not isinstance(raw, dict):
-        return {}
+        return {}, "{}"
     cleaned = without_nul(raw)
     encoded = json.dumps(cleaned, default=str, ensure_ascii=False)
     if len(encoded) > MAX_RAW_BYTES:
-        return {"truncated": encoded[:MAX_RAW_BYTES]}
-    return cleaned
+        cleaned = {"truncated": encoded[:MAX_RAW_BYTES]}
+        encoded = json.dumps(cleaned, ensure_ascii=False)
+    return cleaned, encoded
 
 
 def clean_draft(draft: Any) -> dict[str, Any]:
@@ -130,7 +149,7 @@ def clean_draft(draft: Any) -> dict[str, Any]:
         url = ""  # never store javascript:, data: or relative links from a network
     language = draft.get("language")
     language = _text(language, "language", 8).lower() if language else ""
-    raw = clean_raw(draft.get("raw"))
+    raw, raw_json = clean_raw(draft.get("raw"))
     return {
         "external_id": _text(draft.get("external_id"), "external_id", MAX_EXTERNAL_ID, required=True),
         "text": _text(draft.get("text"), "text", MAX_TEXT, required=True),
@@ -147,4 +166,5 @@ def clean_draft(draft: Any) -> dict[str, Any]:
         "reply_to_id": _text(draft.get("reply_to_id"), "reply_to_id", MAX_EXTERNAL_ID),
         "conversation_id": _text(draft.get("conversation_id"), "conversation_id", MAX_EXTERNAL_ID),
         "raw": raw,
+        "raw_json": raw_json,
     }

@@ -80,6 +80,23 @@ def test_one_bad_item_is_rejected_with_its_reason_and_the_rest_stored(webhook_so
     assert set(Mention.objects.for_organization(webhook_source.organization).values_list("external_id", flat=True)) == {"1", "4"}
 
 
+def test_text_postgresql_cannot_hold_is_made_storable_without_costing_the_batch(webhook_source):
+    # JSON can carry a lone UTF-16 surrogate ("\\ud83d", half an emoji) and NUL; UTF-8 text and
+    # jsonb cannot. Tabs, newlines and backslashes must survive COPY's text format.
+    tricky = draft("2", "half an emoji \ud83d here\x00, a tab\there,\nа newline and a back\\slash")
+    tricky["author_name"] = "Zoë \udc00"
+    tricky["raw"] = {"note\x00": "raw \ud83d too", "nested": {"path": "C:\\temp\tx"}}
+    batch = [draft("1"), tricky, draft("3")]
+
+    result = pipeline.ingest(source=webhook_source, drafts=batch)
+
+    assert (result.stored, result.rejected) == (3, 0)
+    stored = Mention.objects.for_organization(webhook_source.organization).get(external_id="2")
+    assert stored.text == "half an emoji \ufffd here, a tab\there,\nа newline and a back\\slash"
+    assert stored.author_name == "Zoë \ufffd"
+    assert stored.raw == {"note": "raw \ufffd too", "nested": {"path": "C:\\temp\tx"}}
+
+
 def test_every_mention_records_the_watches_it_matched(webhook_source, battery_watch, org_a, erin_membership):
     dutch = services.watch_save(organization=org_a, actor_membership=erin_membership, name="Dutch battery", query="batterij", language="nl")
     pipeline.ingest(
