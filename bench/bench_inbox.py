@@ -517,18 +517,11 @@ def report(results: list[Timings], slow: list[tuple[str, str, str]]) -> bool:
     return ok
 
 
-def positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return number
-
-
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mentions", type=positive, default=int(os.environ.get("BENCH_INBOX_MENTIONS", "1000000")), help="of the organisation timed")
+    parser.add_argument("--mentions", type=support.positive, default=int(os.environ.get("BENCH_INBOX_MENTIONS", "1000000")), help="of the organisation timed")
     parser.add_argument("--other-mentions", type=int, default=int(os.environ.get("BENCH_INBOX_OTHER_MENTIONS", "200000")), help="of a second organisation")
-    parser.add_argument("--runs", type=positive, default=int(os.environ.get("BENCH_INBOX_RUNS", "200")), help="per combination, page and path")
+    parser.add_argument("--runs", type=support.positive, default=int(os.environ.get("BENCH_INBOX_RUNS", "200")), help="per combination, page and path")
     parser.add_argument("--budget", type=float, default=float(os.environ.get("BENCH_INBOX_BUDGET", "20")), help="seconds per combination and page before runs are cut")
     parser.add_argument("--keep-database", action="store_true", help=f"leave {DATABASE} behind (for --reuse-database or inspection)")
     parser.add_argument("--reuse-database", action="store_true", help=f"use {DATABASE} as a previous --keep-database run left it")

@@ -9,6 +9,7 @@ it succeeded.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import os
 import subprocess
@@ -34,6 +35,14 @@ def run_isolated(script: str, argv: list[str] | None) -> bool:
     """Run ``script`` (a benchmark module) in a fresh interpreter; its output goes straight
     through. True when it exited 0 (ran and met its target, or skipped)."""
     return subprocess.run([sys.executable, script, *(argv or [])], cwd=ROOT).returncode == 0
+
+
+def positive(value: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -75,24 +84,23 @@ def database_exists(name: str) -> bool:
         return cursor.fetchone() is not None
 
 
-def drop_database(name: str) -> None:
+def _administer(statement: str) -> None:
     admin = connect()
     try:
         with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            cursor.execute(statement)
     finally:
         admin.close()
+
+
+def drop_database(name: str) -> None:
+    _administer(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def recreate_database(name: str) -> None:
     """An empty database ``name`` (dropping what a crashed earlier run left behind)."""
     drop_database(name)
-    admin = connect()
-    try:
-        with admin.cursor() as cursor:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        admin.close()
+    _administer(f'CREATE DATABASE "{name}"')
 
 
 def django_env(*, database: str, redis_url: str, **extra: str) -> dict[str, str]:

@@ -10,6 +10,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crisiscenter.settings")
 
 app = Celery("crisiscenter")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# Celery's Django fix-up closes the database connection before and after every task unless
+# this is set: a new PostgreSQL session per task — a fork, an authentication and cold
+# catalogue caches on the server, a third of the machine at crisis volume (bench_ingest).
+# With it the fix-up closes only every this-many tasks, and crisiscenter/signals.py recycles
+# connections as Django does around a request (after an error, past CONN_MAX_AGE).
+app.conf.update(CELERY_DB_REUSE_MAX=1_000)
 app.autodiscover_tasks()
 
 

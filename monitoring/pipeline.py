@@ -129,16 +129,18 @@ _COPY_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
 
 def _copy_field(value: str) -> str:
-    # Most fields hold none of the four characters COPY escapes: one C-level scan decides.
+    """One free-text field in COPY's text format. Most hold none of the four characters COPY
+    escapes: one C-level scan decides."""
     if _COPY_SPECIAL.search(value) is None:
         return value
     return _COPY_SPECIAL.sub(lambda match: _COPY_ESCAPES[match.group()], value)
 
 
-def _copy(cursor, table: str, columns: Iterable[str], rows: Iterable[Iterable[str]]) -> None:
-    """COPY already-stringified rows into ``table`` (PostgreSQL text format; no NULLs)."""
+def _copy(cursor, table: str, columns: Iterable[str], lines: Iterable[str]) -> None:
+    """COPY ``lines`` — tab-separated, newline-terminated, every free-text field already
+    through ``_copy_field`` — into ``table``."""
     buffer = io.StringIO()
-    buffer.writelines("\t".join(map(_copy_field, row)) + "\n" for row in rows)
+    buffer.writelines(lines)
     buffer.seek(0)
     cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer)
 
@@ -158,15 +160,14 @@ def _insert_mentions(*, source: Source, rows: list[dict], received_at: datetime)
             cursor.execute(
                 f"CREATE TEMPORARY TABLE IF NOT EXISTS mention_staging ON COMMIT DELETE ROWS AS SELECT {columns} FROM {table} WITH NO DATA"
             )
-            organization, source_id, received = str(source.organization_id), str(source.pk), received_at.isoformat()
+            first, received, status, field = f"{source.organization_id}\t{source.pk}", received_at.isoformat(), MentionStatus.NEW.value, _copy_field
+            # In MENTION_COLUMNS order; numbers, times and choices need no escaping.
             _copy(cursor.cursor, "mention_staging", MENTION_COLUMNS, (
-                (
-                    organization, source_id, row["external_id"], row["url"], row["author_handle"], row["author_name"],
-                    str(row["author_followers"]), "t" if row["author_verified"] else "f", row["text"], row["language"],
-                    row["posted_at"].isoformat(), received, str(row["likes"]), str(row["reposts"]), str(row["replies"]),
-                    row["reply_to_id"], row["conversation_id"], row["raw_json"], repr(row["sentiment"]),
-                    row["sentiment_label"], row["sentiment_method"], str(row["reach"]), MentionStatus.NEW.value,
-                )
+                f"{first}\t{field(row['external_id'])}\t{field(row['url'])}\t{field(row['author_handle'])}\t{field(row['author_name'])}\t"
+                f"{row['author_followers']}\t{'t' if row['author_verified'] else 'f'}\t{field(row['text'])}\t{field(row['language'])}\t"
+                f"{row['posted_at'].isoformat()}\t{received}\t{row['likes']}\t{row['reposts']}\t{row['replies']}\t"
+                f"{field(row['reply_to_id'])}\t{field(row['conversation_id'])}\t{field(row['raw_json'])}\t{row['sentiment']!r}\t"
+                f"{row['sentiment_label']}\t{row['sentiment_method']}\t{row['reach']}\t{status}\n"
                 for row in rows
             ))
             cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM mention_staging {conflict}")
@@ -199,9 +200,8 @@ def _insert_mentions(*, source: Source, rows: list[dict], received_at: datetime)
 def _insert_matches(*, organization_id: int, rows: list[dict], inserted: dict[str, int]) -> None:
     """The watch matches of newly stored mentions (new mention ids: nothing can conflict)."""
     if connection.vendor == "postgresql":
-        organization = str(organization_id)
         matches = [
-            (organization, str(inserted[row["external_id"]]), str(watch_id), row["posted_at"].isoformat())
+            f"{organization_id}\t{inserted[row['external_id']]}\t{watch_id}\t{row['posted_at'].isoformat()}\n"
             for row in rows
             for watch_id in row["watch_ids"]
         ]

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import csv
+from pathlib import Path
 from types import SimpleNamespace
 
 import factory
+import pytest
 
 from crisiscenter.models import Membership, Organization, Role, User
 
@@ -172,3 +175,20 @@ def monitoring_world(*, admin, holder) -> SimpleNamespace:
         source=source, webhook_secret=webhook_secret, polled_source=polled_source, watch=watch, mention=mention,
         held_mention=held_mention, angry_mention=angry_mention, rumour=rumour, job=job,
     )
+
+
+CRISISLEX = Path(__file__).resolve().parents[2] / "shared" / "data" / "crisislex-t6"
+
+
+def crisislex_tweet_texts() -> list[str]:
+    """The text of every CrisisLexT6 tweet (about 60,000, six crises), in file order."""
+    paths = sorted(CRISISLEX.glob("*/*.csv"))
+    if not paths:
+        pytest.fail(f"no CSV under {CRISISLEX}: these tests replay the shared CrisisLexT6 data")
+    texts = []
+    for path in paths:
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows = csv.reader(handle)
+            next(rows)  # tweet id, tweet, label
+            texts.extend(row[1] for row in rows)
+    return texts

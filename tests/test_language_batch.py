@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import csv
 import random
 import unicodedata
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +12,8 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
 from monitoring import enrich
 from monitoring.langid_batch import CHUNK_BYTES, LOCKSTEP_MIN_TEXTS, BatchLanguageIdentifier
+from tests.factories import crisislex_tweet_texts
 
-CRISISLEX = Path(__file__).resolve().parents[2] / "shared" / "data" / "crisislex-t6"
 BATCH = 500
 
 GERMAN = "Die Feuerwehr hat die Brücke am Morgen gesperrt, weil der Fluss über die Ufer getreten ist. "
@@ -58,16 +56,8 @@ def batch(identifier) -> BatchLanguageIdentifier:
 
 
 def crisislex_texts() -> list[str]:
-    paths = sorted(CRISISLEX.glob("*/*.csv"))
-    if not paths:
-        pytest.fail(f"no CSV under {CRISISLEX}: these tests replay the shared CrisisLexT6 data")
-    texts = []
-    for path in paths:
-        with path.open(encoding="utf-8", newline="") as f:
-            rows = csv.reader(f)
-            next(rows)  # tweet id, tweet, label
-            texts.extend(enrich._noise.sub(" ", row[1]) for row in rows)
-    return texts
+    """Every CrisisLexT6 tweet, cleaned as ``enrich.detect_languages`` cleans it."""
+    return [enrich._noise.sub(" ", text) for text in crisislex_tweet_texts()]
 
 
 def disagreements(identifier: LanguageIdentifier, texts: list[str], got: list[str]) -> list[str]:

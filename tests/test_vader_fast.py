@@ -8,17 +8,14 @@ built from the words the rules look for. No database needed.
 
 from __future__ import annotations
 
-import csv
 import random
-from pathlib import Path
 
 import pytest
 from vaderSentiment.vaderSentiment import BOOSTER_DICT, NEGATE, SPECIAL_CASES, SentimentIntensityAnalyzer
 
 from monitoring.vader_fast import FastSentimentIntensityAnalyzer
+from tests.factories import crisislex_tweet_texts
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-CRISISLEX = SHARED / "crisislex-t6"
 
 ORIGINAL = SentimentIntensityAnalyzer()
 FAST = FastSentimentIntensityAnalyzer()
@@ -38,21 +35,10 @@ def mismatches(texts) -> list[tuple[str, dict, dict]]:
 
 
 # --- (a) every CrisisLexT6 tweet ------------------------------------------------------------
-def crisislex_texts() -> list[str]:
-    files = sorted(CRISISLEX.glob("*/*.csv"))
-    if not files:
-        pytest.fail(f"no CSV under {CRISISLEX}: the comparison runs on the shared CrisisLexT6 data")
-    texts = []
-    for path in files:
-        with path.open(newline="", encoding="utf-8") as source:
-            rows = csv.reader(source)
-            next(rows)  # tweet id, tweet, label
-            texts.extend(row[1] for row in rows)
-    return texts
 
 
 def test_every_crisislex_tweet_scores_the_same():
-    texts = crisislex_texts()
+    texts = crisislex_tweet_texts()
     assert len(texts) > 50_000
     assert mismatches(texts)[:5] == []
 
