@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+from datetime import datetime, timezone as dt_timezone
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -180,15 +181,28 @@ def monitoring_world(*, admin, holder) -> SimpleNamespace:
 CRISISLEX = Path(__file__).resolve().parents[2] / "shared" / "data" / "crisislex-t6"
 
 
-def crisislex_tweet_texts() -> list[str]:
-    """The text of every CrisisLexT6 tweet (about 60,000, six crises), in file order."""
-    paths = sorted(CRISISLEX.glob("*/*.csv"))
+def _crisislex_rows(crisis: str = "*") -> list[list[str]]:
+    """(tweet id, tweet, label) rows of one CrisisLexT6 crisis folder, or of all six."""
+    paths = sorted(CRISISLEX.glob(f"{crisis}/*.csv"))
     if not paths:
-        pytest.fail(f"no CSV under {CRISISLEX}: these tests replay the shared CrisisLexT6 data")
-    texts = []
+        pytest.fail(f"no CSV under {CRISISLEX / crisis}: these tests replay the shared CrisisLexT6 data")
+    rows = []
     for path in paths:
         with path.open(encoding="utf-8", newline="") as handle:
-            rows = csv.reader(handle)
-            next(rows)  # tweet id, tweet, label
-            texts.extend(row[1] for row in rows)
-    return texts
+            reader = csv.reader(handle)
+            next(reader)  # tweet id, tweet, label
+            rows.extend(row for row in reader if len(row) >= 3)
+    return rows
+
+
+def crisislex_tweet_texts() -> list[str]:
+    """The text of every CrisisLexT6 tweet (about 60,000, six crises), in file order."""
+    return [row[1] for row in _crisislex_rows()]
+
+
+def crisislex_posting_times(crisis: str) -> list[datetime]:
+    """When each tweet of one crisis (e.g. ``2013_Boston_Bombings``) was posted, in order:
+    the time a snowflake id carries above its 22 low bits."""
+    twitter_epoch_ms = 1288834974657
+    ids = [int(row[0].strip().strip("'")) for row in _crisislex_rows(crisis)]
+    return sorted(datetime.fromtimestamp(((tweet_id >> 22) + twitter_epoch_ms) / 1000, tz=dt_timezone.utc) for tweet_id in ids)
