@@ -291,6 +291,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "monitoring.tasks.resume_stalled_jobs",
         "schedule": 15.0,
     },
+    "close-quiet-spikes": {
+        "task": "monitoring.tasks.close_quiet_spikes",
+        "schedule": 60.0,
+    },
 }
 # A poll holds its source this long at most (then another worker may take it over).
 SOURCE_POLL_LEASE_SECONDS = env_int("SOURCE_POLL_LEASE_SECONDS", CELERY_TASK_TIME_LIMIT + 60, minimum=10)

@@ -93,6 +93,14 @@ class Source(OrganizationOwned):
         return min(1.0, self.quota_used / self.quota_cap)
 
 
+class SpikeSensitivity(models.TextChoices):
+    """How eager spike detection is on a watch (``monitoring.spikes.Sensitivity.for_level``)."""
+
+    HIGH = "high", "High (a small brand: fewer mentions make a crisis)"
+    NORMAL = "normal", "Normal"
+    LOW = "low", "Low (a noisy watch)"
+
+
 class Watch(OrganizationOwned):
     """A watch query in our syntax (see monitoring.queries), optionally for one language."""
 
@@ -100,6 +108,7 @@ class Watch(OrganizationOwned):
     query = models.CharField(max_length=512)
     language = models.CharField(max_length=8, blank=True)
     is_active = models.BooleanField(default=True)
+    spike_sensitivity = models.CharField(max_length=8, choices=SpikeSensitivity.choices, default=SpikeSensitivity.NORMAL)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -341,6 +350,61 @@ class VolumeBucket(OrganizationOwned):
 
     def average_sentiment(self) -> float:
         return self.sentiment_sum / self.mentions if self.mentions else 0.0
+
+
+class SpikeStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    CLOSED = "closed", "Closed"
+
+
+class Spike(OrganizationOwned):
+    """A surge of one watch's volume over its baseline, from detection until it subsides.
+
+    Counts are per detection window (``window_minutes``); ``baseline`` is mentions a minute.
+    ``explanation`` says why it is happening: surging and new terms, the first posts, the top
+    amplifiers, the sentiment shift (``monitoring.spike_services.explain``)."""
+
+    watch = models.ForeignKey(Watch, on_delete=models.CASCADE, related_name="spikes")
+    status = models.CharField(max_length=8, choices=SpikeStatus.choices, default=SpikeStatus.OPEN)
+    started_at = models.DateTimeField()  # the first minute that ran well above the baseline
+    detected_at = models.DateTimeField()  # the minute whose window crossed the threshold
+    peak_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    window_minutes = models.PositiveSmallIntegerField()
+    peak_count = models.PositiveIntegerField()
+    window_count = models.PositiveIntegerField()  # the latest window
+    baseline = models.FloatField()
+    expected = models.FloatField()  # mentions the baseline expects in a window
+    explanation = models.JSONField(default=dict, blank=True)
+    explained_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        default_manager_name = "unscoped"
+        ordering = ["-detected_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["watch"], condition=Q(status="open"), name="spike_one_open_per_watch")]
+        indexes = [models.Index(fields=["organization", "-detected_at"], name="spike_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.watch_id} at {self.detected_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def magnitude(self) -> float:
+        """The peak window against what the baseline expects of one."""
+        return self.peak_count / self.expected if self.expected else 0.0
+
+
+class WatchDetector(OrganizationOwned):
+    """The spike detector's state for one watch (``monitoring.spikes.DetectorState``), locked
+    while a worker evaluates it so two batches are never judged against the same old state."""
+
+    watch = models.OneToOneField(Watch, on_delete=models.CASCADE, related_name="detector")
+    state = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        default_manager_name = "unscoped"
 
 
 class RumourStatus(models.TextChoices):

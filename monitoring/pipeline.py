@@ -310,7 +310,15 @@ def store(
                 cursor.execute("SET CONSTRAINTS ALL DEFERRED")  # Django's default, for the rest of a caller's transaction
         if announce and (result.stored or result.rejected):
             _announce(source=source, rows=new_rows, inserted=inserted, result=result)
+        if result.stored:
+            transaction.on_commit(lambda: _schedule_spike_detection(source.organization_id))
     return result
+
+
+def _schedule_spike_detection(organization_id: int) -> None:
+    from monitoring.tasks import schedule_spike_detection  # the tasks module imports this one
+
+    schedule_spike_detection(organization_id)
 
 
 def _announce(*, source: Source, rows: list[dict], inserted: dict[str, int], result: IngestResult) -> None:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.core.cache import cache
 
-from monitoring import pipeline, services
+from monitoring import pipeline, services, spike_services
 from monitoring.models import Source
 
 logger = logging.getLogger(__name__)
@@ -59,3 +60,32 @@ def resume_stalled_jobs() -> int:
         logger.warning("Resuming stalled ingest job %s", job_id)
         run_job_step.delay(job_id)
     return len(resumed)
+
+
+SPIKE_DETECTION_DELAY_SECONDS = 1  # batches landing within this share one evaluation
+
+
+def _spike_detection_key(organization_id: int) -> str:
+    return f"monitoring:spike-detection-pending:{organization_id}"
+
+
+def schedule_spike_detection(organization_id: int) -> None:
+    """After a batch commits: evaluate the organisation's detectors within a second, once for
+    every batch that lands in that second (a lost task only delays the next one: the key expires)."""
+    if cache.add(_spike_detection_key(organization_id), 1, timeout=30):
+        detect_spikes.apply_async(args=[organization_id], countdown=SPIKE_DETECTION_DELAY_SECONDS)
+
+
+@shared_task(ignore_result=True)
+def detect_spikes(organization_id: int) -> int:
+    cache.delete(_spike_detection_key(organization_id))  # batches from now on schedule the next run
+    return len(spike_services.spikes_detect(organization_id=organization_id))
+
+
+@shared_task(ignore_result=True)
+def close_quiet_spikes() -> int:
+    """Beat: evaluate organisations with an open spike, so one on a watch gone silent closes."""
+    organizations = spike_services.organizations_with_open_spikes()
+    for organization_id in organizations:
+        detect_spikes.delay(organization_id)
+    return len(organizations)
