@@ -5,8 +5,8 @@ crisis." The detector keeps, per watch, a baseline of how many mentions a minute
 and judges the trailing window (30 minutes by default) against it every time a batch lands,
 not only when a minute closes. A window is a spike when all three hold:
 
-- it is big enough to matter: at least ``min_count`` mentions (a doubling from two to four
-  is not a crisis);
+- it is big enough to matter: at least ``min_count`` mentions, and ``min_excess`` more
+  than the baseline expects (a doubling from two to four is not a crisis);
 - it is well above normal: at least ``ratio`` times what the baseline expects;
 - it is not chance: a Poisson tail probability under the baseline of at most ``alpha``
   (for small counts a ratio alone is noise).
@@ -15,7 +15,9 @@ The baseline is an exponentially weighted mean, with a one-hour half-life, of th
 *before* the window — a surge is never compared with itself — so the daily rhythm (volume
 rising through the morning, falling at night) moves it along instead of tripping it; while a
 spike is open it adapts four times more slowly, so the surge does not become its own
-baseline, yet a lasting new level eventually does. Once a watch has a day of history the
+baseline, yet a lasting new level eventually does. The window is never expected to bring
+less than the hour before it did: on a rising day the mean lags, and a rise that has already
+lasted an hour is not news. Once a watch has a day of history the
 detector also knows its rhythm: it learns what each hour of the day usually brings, and
 never expects less than that, so the morning rise it has seen before is not a surprise. Hysteresis and a
 cooldown make one surge one spike: it closes only after the window has stayed under
@@ -46,6 +48,7 @@ class Sensitivity:
 
     window_minutes: int = 30
     min_count: int = 30
+    min_excess: int = 25  # mentions above what the baseline expects
     ratio: float = 2.0
     alpha: float = 1e-4
     close_ratio: float = 1.3
@@ -57,9 +60,9 @@ class Sensitivity:
     @classmethod
     def for_level(cls, level: str) -> Sensitivity:
         if level == "high":  # small brands: fewer mentions make a crisis
-            return cls(min_count=12, ratio=1.8)
+            return cls(min_count=12, min_excess=10, ratio=1.8)
         if level == "low":  # very noisy watches
-            return cls(min_count=80, ratio=3.0, alpha=1e-6)
+            return cls(min_count=80, min_excess=60, ratio=3.0, alpha=1e-6)
         return cls()
 
 
@@ -80,6 +83,7 @@ class DetectorState:
     minutes_seen: int = 0  # minutes folded into the baseline
     latest: int | None = None  # the newest minute seen
     folded_until: int | None = None  # the newest minute folded into the baseline
+    last_hour: list[int] = field(default_factory=list)  # the 60 minutes folded last, oldest first
     counts: dict[int, int] = field(default_factory=dict)  # the trailing window's minutes
     spike: SpikeState | None = None
     cooldown_until: int | None = None
@@ -210,6 +214,7 @@ class SpikeDetector:
             state.hour, state.hour_total, state.hour_minutes = hour, 0, 0
         state.hour_total += count
         state.hour_minutes += 1
+        state.last_hour = [*state.last_hour[-59:], count]
         if state.baseline is None:
             state.baseline = float(count)
         elif state.minutes_seen < 1 / (1 - keep):
@@ -227,7 +232,11 @@ class SpikeDetector:
         if state.baseline is None or state.minutes_seen < settings.warmup_minutes:
             return []
         usual_this_hour = state.hourly.get((latest // 60) % 24, 0.0) / 60
-        baseline = max(state.baseline, usual_this_hour, BASELINE_FLOOR)
+        # The hour just before the window is the freshest view of normal: on a rising day the
+        # EWMA lags it, and a rise that has already lasted an hour is no surprise. Not while a
+        # spike is open: that hour is the spike, and it would close the spike at once.
+        hour_before = sum(state.last_hour) / 60 if len(state.last_hour) == 60 and state.spike is None else 0.0
+        baseline = max(state.baseline, hour_before, usual_this_hour, BASELINE_FLOOR)
         expected = baseline * settings.window_minutes
         spike = state.spike
         if spike is None:
@@ -235,6 +244,7 @@ class SpikeDetector:
                 return []
             if (
                 window_count >= settings.min_count
+                and window_count - expected >= settings.min_excess
                 and window_count >= settings.ratio * expected
                 and poisson_tail(window_count, expected) <= settings.alpha
             ):

@@ -178,17 +178,20 @@ def test_a_long_silence_decays_the_baseline_without_walking_every_minute():
 
 
 # --- real series ----------------------------------------------------------------------------
-def crisislex_changes(crisis: str, batch: int = 50):
-    """Replay one crisis's tweets in batches, as the pipeline would store them."""
+def crisislex_changes(crisis: str, batch_minutes: int = 5):
+    """Replay one crisis's tweets five minutes at a time, as a live stream delivers them."""
     detector, state, totals, changes = SpikeDetector(), DetectorState(), Counter(), []
-    times = crisislex_posting_times(crisis)
-    for start in range(0, len(times), batch):
+    minutes = [int(posted.timestamp() // 60) for posted in crisislex_posting_times(crisis)]
+    index, clock = 0, minutes[0] + batch_minutes
+    while index < len(minutes):
         touched = set()
-        for posted in times[start : start + batch]:
-            minute = int(posted.timestamp() // 60)
-            totals[minute] += 1
-            touched.add(minute)
-        changes += [(state.latest, change) for change in detector.observe(state, {minute: totals[minute] for minute in touched})]
+        while index < len(minutes) and minutes[index] < clock:
+            totals[minutes[index]] += 1
+            touched.add(minutes[index])
+            index += 1
+        if touched:
+            changes += [(state.latest, change) for change in detector.observe(state, {minute: totals[minute] for minute in touched})]
+        clock += batch_minutes
     return changes
 
 
