@@ -92,6 +92,8 @@ api_v1 = [
     path("organizations/<slug:slug>/authors/", monitoring_api.AuthorListApi.as_view(), name="api-authors"),
     path("organizations/<slug:slug>/authors/<str:handle>/", monitoring_api.AuthorDetailApi.as_view(), name="api-author"),
     path("organizations/<slug:slug>/volume/", monitoring_api.VolumeApi.as_view(), name="api-volume"),
+    path("organizations/<slug:slug>/spikes/", monitoring_api.SpikeListApi.as_view(), name="api-spikes"),
+    path("organizations/<slug:slug>/spikes/<int:spike_id>/", monitoring_api.SpikeDetailApi.as_view(), name="api-spike"),
     path("organizations/<slug:slug>/tags/", monitoring_api.TagListApi.as_view(), name="api-tags"),
 ]
 

@@ -17,8 +17,8 @@ from rest_framework.views import APIView
 from crisiscenter.api_support import OrganizationRole
 from crisiscenter.errors import ServiceError
 from crisiscenter.models import Membership, Organization, Role
-from monitoring import imports, inbox_services, selectors, services
-from monitoring.models import IngestJob, JobKind, Mention, MentionNote, MentionStatus, RejectedItem, Rumour, RumourStatus, Source, SourceKind, VolumeBucket, Watch
+from monitoring import imports, inbox_services, selectors, services, spike_services
+from monitoring.models import IngestJob, JobKind, Mention, MentionNote, MentionStatus, RejectedItem, Rumour, RumourStatus, Source, SourceKind, SpikeStatus, VolumeBucket, Watch
 from playbooks import incident_selectors
 
 
@@ -756,6 +756,60 @@ class VolumeApi(_MonitoringView):
         minutes = _number(request, "minutes", 60, minimum=1, maximum=7 * 24 * 60)
         series = selectors.volume_series(organization_id=request.organization.pk, watch_id=filters.watch, minutes=minutes)
         return Response(VolumeBucketOut(series, many=True).data)
+
+
+class SpikeOut(serializers.Serializer):
+    """``monitoring.spike_services.spike_data``, the same shape the live events carry."""
+
+    id = serializers.IntegerField()
+    watch_id = serializers.IntegerField()
+    watch = serializers.CharField()
+    status = serializers.ChoiceField(choices=SpikeStatus.choices)
+    started_at = serializers.DateTimeField()
+    detected_at = serializers.DateTimeField()
+    peak_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField(allow_null=True)
+    window_minutes = serializers.IntegerField()
+    peak_count = serializers.IntegerField()
+    window_count = serializers.IntegerField()
+    baseline_per_minute = serializers.FloatField()
+    expected = serializers.FloatField()
+    magnitude = serializers.FloatField()
+    explanation = serializers.JSONField()
+
+
+class SpikeListApi(_MonitoringView):
+    """Spikes, newest detection first (``status=open`` for the ones still growing)."""
+
+    required_roles = {"GET": Role.VIEWER}
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str, enum=SpikeStatus.values), OpenApiParameter("watch", int), OpenApiParameter("limit", int)],
+        responses=SpikeOut(many=True),
+    )
+    def get(self, request, slug):
+        wanted = request.query_params.get("status", "")
+        if wanted and wanted not in SpikeStatus.values:
+            raise exceptions.ValidationError({"status": [f"must be one of {', '.join(SpikeStatus.values)}"]})
+        watch = request.query_params.get("watch", "").strip()
+        try:
+            watch_id = selectors.whole_number(watch, "watch") if watch else None
+        except selectors.FilterError as error:
+            raise exceptions.ValidationError({error.field: [error.message]}) from None
+        limit = _number(request, "limit", 50, minimum=1, maximum=200)
+        spikes = selectors.spikes_of(organization_id=request.organization.pk, status=wanted, watch_id=watch_id)[:limit]
+        return Response([spike_services.spike_data(spike) for spike in spikes])
+
+
+class SpikeDetailApi(_MonitoringView):
+    required_roles = {"GET": Role.VIEWER}
+
+    @extend_schema(responses=SpikeOut)
+    def get(self, request, slug, spike_id: int):
+        spike = selectors.spike_of(organization_id=request.organization.pk, spike_id=spike_id)
+        if spike is None:
+            raise exceptions.NotFound("No such spike.")
+        return Response(spike_services.spike_data(spike))
 
 
 class TagListApi(_MonitoringView):

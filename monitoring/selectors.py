@@ -16,7 +16,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from monitoring.models import IngestJob, Mention, MentionNote, MentionStatus, RejectedItem, Rumour, Sentiment, Source, Tag, VolumeBucket, Watch
+from monitoring.models import IngestJob, Mention, MentionNote, MentionStatus, RejectedItem, Rumour, Sentiment, Source, Spike, SpikeStatus, Tag, VolumeBucket, Watch
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -318,3 +318,21 @@ def author_history(*, organization_id: int, author_handle: str) -> dict:
     )
     recent = list(queryset.select_related("source").order_by("-posted_at", "-id")[:20])
     return {"author_handle": author_handle, **totals, "incidents": incidents, "recent": recent}
+
+
+def spikes_of(*, organization_id: int, status: str = "", watch_id: int | None = None) -> QuerySet:
+    """Newest detections first, with their watch."""
+    queryset = Spike.objects.for_organization(organization_id).select_related("watch")
+    if status:
+        queryset = queryset.filter(status=status)
+    if watch_id is not None:
+        queryset = queryset.filter(watch_id=watch_id)
+    return queryset.order_by("-detected_at", "-id")
+
+
+def spike_of(*, organization_id: int, spike_id: int) -> Spike | None:
+    return Spike.objects.for_organization(organization_id).select_related("watch").filter(pk=spike_id).first()
+
+
+def open_spikes(*, organization_id: int) -> list[Spike]:
+    return list(spikes_of(organization_id=organization_id, status=SpikeStatus.OPEN))

@@ -141,7 +141,8 @@ def monitoring_world(*, admin, holder) -> SimpleNamespace:
       ``held_mention``: claimed by the membership ``holder`` (a responder); a third mention
       by ``angry_customer``;
     - ``rumour``: unverified and uncorrected, carrying ``held_mention``;
-    - ``job``: a queued file import (its worker never runs in a matrix).
+    - ``job``: a queued file import (its worker never runs in a matrix);
+    - ``spike``: an open spike on ``watch``, as the detector records one.
     """
     from monitoring import inbox_services, pipeline
     from monitoring import services as monitoring_services
@@ -174,7 +175,19 @@ def monitoring_world(*, admin, holder) -> SimpleNamespace:
     )
     return SimpleNamespace(
         source=source, webhook_secret=webhook_secret, polled_source=polled_source, watch=watch, mention=mention,
-        held_mention=held_mention, angry_mention=angry_mention, rumour=rumour, job=job,
+        held_mention=held_mention, angry_mention=angry_mention, rumour=rumour, job=job, spike=_open_spike(watch),
+    )
+
+
+def _open_spike(watch):
+    from django.utils import timezone
+
+    from monitoring.models import Spike
+
+    now = timezone.now().replace(second=0, microsecond=0)
+    return Spike.unscoped.create(
+        organization_id=watch.organization_id, watch=watch, started_at=now, detected_at=now, peak_at=now, window_minutes=30,
+        peak_count=60, window_count=60, baseline=0.5, expected=15.0, explanation={"terms": [{"term": "recall", "posts": 40, "share": 0.67, "lift": None}]},
     )
 
 

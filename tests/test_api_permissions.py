@@ -52,7 +52,7 @@ class Call:
     # it), {resolved} (a resolved incident) and {proposal} (an open proposal from it); for
     # monitoring {source} (the webhook source), {polled_source} (a Mastodon source), {watch},
     # {mention} (unclaimed), {held_mention} (claimed by bob), {rumour} and {job} (a queued
-    # import), all of org A (see tests.factories.monitoring_world)
+    # import) and {spike} (an open spike), all of org A (see tests.factories.monitoring_world)
     path: str
     who: str | Role  # ANYONE, SIGNED_IN, or the lowest role in org A that may do it
     success: int
@@ -318,6 +318,8 @@ CALLS = [
     *(Call("api-author", method, f"{ACME}/authors/angry_customer/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
     *(Call("api-volume", method, f"{ACME}/volume/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
     *(Call("api-tags", method, f"{ACME}/tags/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
+    *(Call("api-spikes", method, f"{ACME}/spikes/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
+    *(Call("api-spike", method, f"{ACME}/spikes/{{spike}}/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
 ]
 
 # Routes and methods that no persona-and-role row can express, with the tests that cover them.
@@ -388,6 +390,7 @@ def _ids(world) -> dict[str, int]:
         "incident": world.incident.pk, "task": world.task.pk, "done_task": world.done_task.pk, "resolved": world.resolved.pk,
         "proposal": world.proposal.pk, "source": world.source.pk, "polled_source": world.polled_source.pk, "watch": world.watch.pk,
         "mention": world.mention.pk, "held_mention": world.held_mention.pk, "rumour": world.rumour.pk, "job": world.job.pk,
+        "spike": world.spike.pk,
     }
 
 

@@ -180,3 +180,46 @@ def test_surging_terms_name_new_and_grown_words_and_skip_the_usual_ones():
     assert terms["#salmonella"]["lift"] is None
     assert terms["recall"]["lift"] > 2
     assert "granola" not in terms and "the" not in terms and "now" in terms
+
+
+# --- the API ----------------------------------------------------------------------------------
+@pytest.fixture
+def detected(monitored):
+    source, _watch = monitored
+    replay(source, minutes=160, rate_at=lambda minute: 3 if minute < 140 else 20, start=hours_ago(4))
+    return Spike.objects.for_organization(source.organization).get()
+
+
+def test_members_list_spikes_as_the_live_events_describe_them(detected, dave, api_client_for):
+    api = api_client_for(dave)
+
+    listed = api.get("/api/v1/organizations/acme/spikes/", {"status": "open"})
+    one = api.get(f"/api/v1/organizations/acme/spikes/{detected.pk}/")
+
+    assert listed.status_code == 200 and [spike["id"] for spike in listed.json()] == [detected.pk]
+    assert one.status_code == 200
+    assert one.json()["explanation"]["terms"] and one.json()["magnitude"] >= 2
+    assert set(one.json()) == set(spike_services.spike_data(detected))
+    assert api.get("/api/v1/organizations/acme/spikes/", {"status": "closed"}).json() == []
+
+
+def test_an_unknown_status_is_a_400_naming_the_field(detected, dave, api_client_for):
+    response = api_client_for(dave).get("/api/v1/organizations/acme/spikes/", {"status": "exploding"})
+
+    assert response.status_code == 400 and "status" in response.json()["error"]["fields"]
+
+
+def test_an_outsider_never_sees_another_organisations_spike(detected, charlie, api_client_for):
+    api = api_client_for(charlie)
+
+    assert api.get(f"/api/v1/organizations/bravo/spikes/{detected.pk}/").status_code == 404
+    assert api.get("/api/v1/organizations/bravo/spikes/").json() == []
+    assert api.get(f"/api/v1/organizations/acme/spikes/{detected.pk}/").status_code == 404
+
+
+def test_spikes_filter_by_watch_and_refuse_a_watch_that_is_not_a_number(detected, dave, api_client_for):
+    api = api_client_for(dave)
+
+    assert [spike["id"] for spike in api.get("/api/v1/organizations/acme/spikes/", {"watch": detected.watch_id}).json()] == [detected.pk]
+    assert api.get("/api/v1/organizations/acme/spikes/", {"watch": detected.watch_id + 1000}).json() == []
+    assert api.get("/api/v1/organizations/acme/spikes/", {"watch": "x"}).status_code == 400
