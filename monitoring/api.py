@@ -18,7 +18,7 @@ from crisiscenter.api_support import OrganizationRole
 from crisiscenter.errors import ServiceError
 from crisiscenter.models import Membership, Organization, Role
 from monitoring import imports, inbox_services, selectors, services, spike_services
-from monitoring.models import IngestJob, JobKind, Mention, MentionNote, MentionStatus, RejectedItem, Rumour, RumourStatus, Source, SourceKind, SpikeStatus, VolumeBucket, Watch
+from monitoring.models import IngestJob, JobKind, Mention, MentionNote, MentionStatus, RejectedItem, Rumour, RumourStatus, Source, SourceKind, SpikeSensitivity, SpikeStatus, VolumeBucket, Watch
 from playbooks import incident_selectors
 
 
@@ -232,7 +232,7 @@ class WatchOut(serializers.ModelSerializer):
 
     class Meta:
         model = Watch
-        fields = ["id", "name", "query", "language", "is_active", "x_query", "created_at"]
+        fields = ["id", "name", "query", "language", "is_active", "spike_sensitivity", "x_query", "created_at"]
 
     def get_x_query(self, watch) -> str | None:
         from monitoring import queries
@@ -248,6 +248,7 @@ class WatchIn(serializers.Serializer):
     query = serializers.CharField(max_length=512)
     language = serializers.CharField(max_length=8, required=False, allow_blank=True, default="")
     is_active = serializers.BooleanField(required=False, default=True)
+    spike_sensitivity = serializers.ChoiceField(choices=SpikeSensitivity.choices, required=False, default=SpikeSensitivity.NORMAL)
 
 
 class WatchListApi(_MonitoringView):

@@ -22,7 +22,7 @@ from crisiscenter.errors import NotAllowed, ServiceError
 from crisiscenter.models import Membership, Organization, Role
 from crisiscenter.realtime import broadcast_to_organization
 from monitoring import imports, pipeline, queries
-from monitoring.models import POLLED_KINDS, IngestJob, JobKind, JobStatus, Source, SourceKind, Watch
+from monitoring.models import POLLED_KINDS, IngestJob, JobKind, JobStatus, Source, SourceKind, SpikeSensitivity, Watch
 from monitoring.sources import ADAPTERS, adapter_for
 from monitoring.sources.base import SourceError, WatchSpec
 
@@ -213,10 +213,13 @@ def _parsed_or_error(query: str) -> queries.Query:
 
 
 def watch_save(
-    *, organization: Organization, actor_membership: Membership, name: str, query: str, language: str = "", is_active: bool = True, watch: Watch | None = None
+    *, organization: Organization, actor_membership: Membership, name: str, query: str, language: str = "", is_active: bool = True,
+    spike_sensitivity: str = SpikeSensitivity.NORMAL, watch: Watch | None = None,
 ) -> Watch:
     """Create a watch, or change ``watch``. The query must parse (and fit X's 512 characters)."""
     _require(actor_membership, Role.ADMIN, "change watch queries")
+    if spike_sensitivity not in SpikeSensitivity.values:
+        raise ServiceError(f"Spike sensitivity is one of {', '.join(SpikeSensitivity.values)}.", field="spike_sensitivity")
     parsed = _parsed_or_error(query)
     language = (language or "").strip().lower()
     if language and not (2 <= len(language) <= 3 and language.isascii() and language.isalpha()):
@@ -229,17 +232,22 @@ def watch_save(
         with transaction.atomic():
             if watch is None:
                 watch = Watch.unscoped.create(
-                    organization=organization, name=name.strip()[:120], query=query.strip(), language=language, is_active=is_active, created_by=actor_membership.user
+                    organization=organization, name=name.strip()[:120], query=query.strip(), language=language, is_active=is_active,
+                    spike_sensitivity=spike_sensitivity, created_by=actor_membership.user,
                 )
-                audit_record(action="watch.created", actor=actor_membership.user, organization=organization, target=watch, after={"query": watch.query, "language": language})
+                audit_record(action="watch.created", actor=actor_membership.user, organization=organization, target=watch,
+                             after={"query": watch.query, "language": language, "spike_sensitivity": spike_sensitivity})
             else:
                 if watch.organization_id != organization.pk:
                     raise NotAllowed()
-                before = {"name": watch.name, "query": watch.query, "language": watch.language, "is_active": watch.is_active}
+                before = {"name": watch.name, "query": watch.query, "language": watch.language, "is_active": watch.is_active,
+                          "spike_sensitivity": watch.spike_sensitivity}
                 watch.name, watch.query, watch.language, watch.is_active = name.strip()[:120], query.strip(), language, is_active
+                watch.spike_sensitivity = spike_sensitivity
                 watch.save()
                 audit_record(action="watch.updated", actor=actor_membership.user, organization=organization, target=watch, before=before,
-                             after={"name": watch.name, "query": watch.query, "language": language, "is_active": is_active})
+                             after={"name": watch.name, "query": watch.query, "language": language, "is_active": is_active,
+                                    "spike_sensitivity": spike_sensitivity})
             broadcast_to_organization(organization=organization, event_type="watch.updated", data={"id": watch.pk, "name": watch.name, "is_active": watch.is_active})
     except IntegrityError:
         raise ServiceError(f"A watch called {name.strip()!r} exists already.", field="name", code="name_taken") from None

@@ -26,7 +26,7 @@ from crisiscenter.errors import NotAllowed, ServiceError
 from crisiscenter.models import Role
 from monitoring import imports, inbox_services, queries, selectors, services
 from monitoring.api import webhook_path
-from monitoring.models import JobKind, JobStatus, MentionStatus, RumourStatus, Sentiment, SentimentMethod, Source, SourceKind
+from monitoring.models import JobKind, JobStatus, MentionStatus, RumourStatus, Sentiment, SentimentMethod, Source, SourceKind, SpikeSensitivity
 from playbooks import incident_selectors
 
 # The states a person moves a mention to by hand, in the order of the 1–4 shortcuts.
@@ -417,6 +417,10 @@ class WatchForm(forms.Form):
                             help_text='Words, "exact phrases", #hashtags, @accounts, OR, -exclusions, (groups), prefix*.')
     language = forms.CharField(max_length=8, required=False, help_text="ISO code such as en or nl; empty for every language.")
     is_active = forms.BooleanField(required=False, initial=True, label="Active")
+    spike_sensitivity = forms.ChoiceField(
+        choices=SpikeSensitivity.choices, initial=SpikeSensitivity.NORMAL, required=False, label="Spike sensitivity",
+        help_text="How few extra mentions make a spike on this watch.",
+    )
 
 
 def _translated(watch) -> tuple[str | None, str]:
@@ -435,7 +439,7 @@ def _save_watch(request: HttpRequest, form: WatchForm, watch=None):
     try:
         return services.watch_save(
             organization=request.organization, actor_membership=request.membership, name=data["name"], query=query,
-            language=data["language"], is_active=data["is_active"], watch=watch,
+            language=data["language"], is_active=data["is_active"], spike_sensitivity=data["spike_sensitivity"] or SpikeSensitivity.NORMAL, watch=watch,
         ), None
     except ServiceError as error:
         _service_error_on_form(form, error)
@@ -481,7 +485,7 @@ def watch_edit(request: HttpRequest, watch_id: int) -> HttpResponse:
     watch = selectors.watch_of(organization_id=request.organization.pk, watch_id=watch_id)
     if watch is None:
         raise Http404("No such watch.")
-    initial = {"name": watch.name, "query": watch.query, "language": watch.language, "is_active": watch.is_active}
+    initial = {"name": watch.name, "query": watch.query, "language": watch.language, "is_active": watch.is_active, "spike_sensitivity": watch.spike_sensitivity}
     form = WatchForm(request.POST or None, initial=initial)
     pointer = None
     if request.method == "POST" and form.is_valid():

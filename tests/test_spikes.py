@@ -223,3 +223,32 @@ def test_spikes_filter_by_watch_and_refuse_a_watch_that_is_not_a_number(detected
     assert [spike["id"] for spike in api.get("/api/v1/organizations/acme/spikes/", {"watch": detected.watch_id}).json()] == [detected.pk]
     assert api.get("/api/v1/organizations/acme/spikes/", {"watch": detected.watch_id + 1000}).json() == []
     assert api.get("/api/v1/organizations/acme/spikes/", {"watch": "x"}).status_code == 400
+
+
+def test_an_admin_sets_a_watchs_spike_sensitivity_and_it_is_audited(monitored, erin, api_client_for):
+    from crisiscenter.models import AuditEntry
+
+    _source, watch = monitored
+    api = api_client_for(erin)
+
+    changed = api.put(f"/api/v1/organizations/acme/watches/{watch.pk}/", {"name": "Acme", "query": "acme", "spike_sensitivity": "high"}, format="json")
+    refused = api.put(f"/api/v1/organizations/acme/watches/{watch.pk}/", {"name": "Acme", "query": "acme", "spike_sensitivity": "jumpy"}, format="json")
+
+    assert changed.status_code == 200 and changed.json()["spike_sensitivity"] == "high"
+    assert refused.status_code == 400 and "spike_sensitivity" in refused.json()["error"]["fields"]
+    watch.refresh_from_db()
+    assert watch.spike_sensitivity == "high"
+    entry = AuditEntry.objects.for_organization(watch.organization).filter(action="watch.updated").latest("id")
+    assert entry.before["spike_sensitivity"] == "normal" and entry.after["spike_sensitivity"] == "high"
+
+
+def test_the_watch_page_offers_the_spike_sensitivity(monitored, erin, login_client):
+    _source, watch = monitored
+    page = login_client(erin)
+
+    response = page.post(f"/o/acme/watches/{watch.pk}/", {"name": "Acme", "query": "acme", "language": "", "is_active": "on", "spike_sensitivity": "low"})
+
+    assert response.status_code == 302
+    watch.refresh_from_db()
+    assert watch.spike_sensitivity == "low"
+    assert 'name="spike_sensitivity"' in page.get(f"/o/acme/watches/{watch.pk}/").content.decode()
