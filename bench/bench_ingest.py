@@ -328,9 +328,7 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
 
 
 def run(arguments: argparse.Namespace) -> bool:
-    missing = support.services_missing(REDIS_URL)
-    if missing:
-        print(f"SKIPPED: {missing}")
+    if support.skipped_without_services(REDIS_URL):
         return True
     import redis
 

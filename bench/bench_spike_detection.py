@@ -154,9 +154,7 @@ def minutes_after(moment: datetime, onset: datetime) -> float:
 
 
 def run() -> bool:
-    missing = support.services_missing(REDIS_URL)
-    if missing:
-        print(f"SKIPPED: {missing}")
+    if support.skipped_without_services(REDIS_URL):
         return True
     import redis
 

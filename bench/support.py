@@ -63,6 +63,14 @@ def connect(name: str = "postgres"):
     return connection
 
 
+def skipped_without_services(redis_url: str) -> bool:
+    """True, having said why, when PostgreSQL or Redis is unreachable: the benchmark is skipped."""
+    missing = services_missing(redis_url)
+    if missing:
+        print(f"SKIPPED: {missing}")
+    return missing is not None
+
+
 def services_missing(redis_url: str) -> str | None:
     """Why the benchmark cannot run here (PostgreSQL or Redis unreachable), or None."""
     import redis

@@ -1,17 +1,18 @@
 """What the pipeline adds to every mention: language, sentiment and a reach score.
 
 Language: the network's own tag when it gives one (X, Mastodon, Bluesky do), otherwise
-py3langid (offline) on the text without links, handles and hashtags — a whole batch at once
-(``langid_batch``: the same labels, ~6x faster than one text at a time) — restricted to the 56 languages in ``LANGUAGES`` — left to its full model it
-calls short English slang Nigerian Pidgin or Lingala. Texts with fewer than two words
-stay unknown rather than guessed.
+py3langid (offline) on the text without links, handles and hashtags, a whole batch at once
+(``langid_batch``: the same labels, ~6x faster than one text at a time), restricted to the
+56 languages in ``LANGUAGES`` — left to its full model it calls short English slang Nigerian
+Pidgin or Lingala. Texts with fewer than two words stay unknown rather than guessed.
 
-Sentiment: VADER for English (``vader_fast``: the library's scores, bit for bit, without
-its repeated work — which on long texts is quadratic). For every other language there is no offline model worth its
-weight that we can ship, so we score only what is language-independent: emoji and
-emoticons (through VADER's own emoji lexicon). Words in other languages are not read at all
-— a Dutch "die" is not the English verb — so most non-English mentions come out neutral, and
-the mention records ``sentiment_method = "symbols"`` so the inbox can say so.
+Sentiment: VADER for English (``vader_fast``: the library's scores, bit for bit, without its
+repeated work, which on long texts is quadratic). For every other language there is no
+offline model worth its weight that we can ship, so we score only what is
+language-independent: emoji and emoticons (through VADER's own emoji lexicon). Words in other
+languages are not read at all — a Dutch "die" is not the English verb — so most non-English
+mentions come out neutral, and the mention records ``sentiment_method = "symbols"`` so the
+inbox can say so.
 """
 
 from __future__ import annotations

@@ -249,7 +249,3 @@ def _sentiment_shift(spike: Spike) -> dict:
 
     usual_until = spike.started_at - timedelta(minutes=spike.window_minutes)
     return {"during": mix(spike.started_at, None), "before": mix(usual_until - EXPLAIN_BEFORE, usual_until)}
-
-
-def organizations_with_open_spikes() -> list[int]:
-    return list(Spike.unscoped.filter(status=SpikeStatus.OPEN).values_list("organization_id", flat=True).distinct())

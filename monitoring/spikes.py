@@ -126,10 +126,6 @@ class Change:
     baseline: float  # mentions a minute
     ended: int | None = None
 
-    @property
-    def magnitude(self) -> float:
-        return self.peak_count / self.expected if self.expected else math.inf
-
 
 def poisson_tail(count: int, expected: float) -> float:
     """P(X >= count) for X ~ Poisson(expected), accurate far into the tail (log space)."""

@@ -8,7 +8,7 @@ import logging
 from celery import shared_task
 from django.core.cache import cache
 
-from monitoring import pipeline, services, spike_services
+from monitoring import pipeline, selectors, services, spike_services
 from monitoring.models import Source
 
 logger = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def detect_spikes(organization_id: int) -> int:
 @shared_task(ignore_result=True)
 def close_quiet_spikes() -> int:
     """Beat: evaluate organisations with an open spike, so one on a watch gone silent closes."""
-    organizations = spike_services.organizations_with_open_spikes()
+    organizations = selectors.organizations_with_open_spikes()
     for organization_id in organizations:
         detect_spikes.delay(organization_id)
     return len(organizations)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import csv
-from datetime import datetime, timezone as dt_timezone
+from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -214,8 +214,8 @@ def crisislex_tweet_texts() -> list[str]:
 
 
 def crisislex_posting_times(crisis: str) -> list[datetime]:
-    """When each tweet of one crisis (e.g. ``2013_Boston_Bombings``) was posted, in order:
-    the time a snowflake id carries above its 22 low bits."""
-    twitter_epoch_ms = 1288834974657
-    ids = [int(row[0].strip().strip("'")) for row in _crisislex_rows(crisis)]
-    return sorted(datetime.fromtimestamp(((tweet_id >> 22) + twitter_epoch_ms) / 1000, tz=dt_timezone.utc) for tweet_id in ids)
+    """When each tweet of one crisis (e.g. ``2013_Boston_Bombings``) was posted, in order, as
+    a drill replay reads it from the snowflake id."""
+    from monitoring.imports import snowflake_time
+
+    return sorted(snowflake_time(int(row[0].strip().strip("'"))) for row in _crisislex_rows(crisis))

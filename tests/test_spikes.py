@@ -252,3 +252,10 @@ def test_the_watch_page_offers_the_spike_sensitivity(monitored, erin, login_clie
     watch.refresh_from_db()
     assert watch.spike_sensitivity == "low"
     assert 'name="spike_sensitivity"' in page.get(f"/o/acme/watches/{watch.pk}/").content.decode()
+
+
+def test_the_beat_re_evaluates_only_organisations_with_an_open_spike(detected, org_b):
+    with mock.patch.object(tasks.detect_spikes, "delay") as queued:
+        count = tasks.close_quiet_spikes()
+
+    assert count == 1 and [call.args for call in queued.call_args_list] == [(detected.organization_id,)]
