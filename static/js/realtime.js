@@ -28,6 +28,11 @@
 
     function setState(state) { if (options.onState) options.onState(state); }
 
+    // A heartbeat keeps this screen in the room's presence list (entries without one expire).
+    var heartbeat = window.setInterval(function () {
+      if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "ping" }));
+    }, 30000);
+
     function open() {
       setState(attempt === 0 ? "connecting" : "reconnecting");
       socket = new WebSocket(url);
@@ -47,14 +52,14 @@
       socket.onclose = function (close) {
         if (stopped) return;
         setState("offline");
-        if (close.code === 4403) { stopped = true; if (options.onRevoked) options.onRevoked(); return; }
+        if (close.code === 4403) { stopped = true; window.clearInterval(heartbeat); if (options.onRevoked) options.onRevoked(); return; }
         attempt += 1;
         var delay = Math.min(30000, 500 * Math.pow(2, attempt)) * (0.5 + Math.random() / 2);
         window.setTimeout(open, delay);
       };
     }
     open();
-    return { close: function () { stopped = true; if (socket) socket.close(); } };
+    return { close: function () { stopped = true; window.clearInterval(heartbeat); if (socket) socket.close(); } };
   }
 
   var STATE_LABELS = { connecting: "Connecting…", reconnecting: "Reconnecting…", live: "Live", offline: "Offline — retrying" };
