@@ -71,15 +71,27 @@ def organization_create(request: HttpRequest) -> HttpResponse:
 @organization_view(Role.VIEWER)
 @require_GET
 def war_room(request: HttpRequest) -> HttpResponse:
+    """The live dashboard. The page is a shell: the script reads the snapshot API, then keeps
+    it current from the organisation's socket; what is rendered here is for the first paint
+    and for browsers without JavaScript."""
+    from monitoring.models import MentionStatus
     from playbooks import incident_selectors
 
+    organization = request.organization
+    api_base = f"/api/v1/organizations/{organization.slug}"
     return render(
         request,
         "crisiscenter/war_room.html",
         {
-            "organization": request.organization,
-            "open_incidents": incident_selectors.incidents_of(organization=request.organization, open_only=True)[:20],
-            "notifications": incident_selectors.notifications_for(organization=request.organization, user=request.user, unread_only=True)[:10],
+            "organization": organization,
+            "open_incidents": incident_selectors.incidents_of(organization=organization, open_only=True)[:20],
+            "notifications": incident_selectors.notifications_for(organization=organization, user=request.user, unread_only=True)[:10],
+            # Deciding on a spike (open, attach, snooze, dismiss) is for responders and up; the
+            # API enforces it, the page only leaves the buttons out.
+            "can_act": request.membership.has_role(Role.RESPONDER),
+            "api_base": api_base,
+            "snapshot_url": f"{api_base}/war-room/",
+            "mention_statuses": [{"value": value, "label": label} for value, label in MentionStatus.choices],
         },
     )
 

@@ -42,6 +42,10 @@
         if (event.type === "connection.ready") {
           attempt = 0;
           setState("live");
+          // A war-room screen counts itself in "who is in the room" (again, after a reconnect).
+          if (options.presence) socket.send(JSON.stringify({ type: "presence.join" }));
+          // Optional: told on every (re)connection, `true` the first time.
+          if (options.onReady) options.onReady(!everConnected);
           // After a drop, the page asks the server for the current state it may have missed.
           if (everConnected && options.onResync) options.onResync();
           everConnected = true;
