@@ -63,7 +63,11 @@
       };
     }
     open();
-    return { close: function () { stopped = true; window.clearInterval(heartbeat); if (socket) socket.close(); } };
+    return {
+      close: function () { stopped = true; window.clearInterval(heartbeat); if (socket) socket.close(); },
+      // A client message (docs/realtime.md); dropped while the socket is down.
+      send: function (message) { if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message)); },
+    };
   }
 
   var STATE_LABELS = { connecting: "Connecting…", reconnecting: "Reconnecting…", live: "Live", offline: "Offline — retrying" };

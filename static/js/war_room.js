@@ -437,8 +437,8 @@
     if (first) {
       var post = el("p", "wr-alert-post");
       post.appendChild(el("span", "muted", "First post: "));
-      post.appendChild(el("strong", null, first.author_handle ? "@" + first.author_handle : "someone"));
-      post.appendChild(document.createTextNode(" “" + first.text + "”"));
+      if (first.author_handle) post.appendChild(el("strong", null, "@" + first.author_handle + " "));
+      post.appendChild(document.createTextNode("“" + first.text + "”"));
       why.appendChild(post);
     }
     var amplifiers = (explanation.amplifiers || []).slice(0, 3);
@@ -1056,12 +1056,14 @@
 
   // --- wiring -----------------------------------------------------------------------------
   var realtime = window.CrisisCenterRealtime;
-  realtime.connectOrganization({
+  var connection = realtime.connectOrganization({
     organization: config.organization,
     baseUrl: config.websocketUrl,
     onState: function (connectionState) { realtime.showState(liveStatus, connectionState); },
     onReady: function (first) {
-      // Events sent before the socket joined the group are not replayed: read once more.
+      // This screen counts as "in the war room" (each socket asks; the server answers with
+      // presence.changed). Events sent before the socket joined are not replayed: read again.
+      connection.send({ type: "presence.join" });
       if (first) requestSnapshot();
     },
     onEvent: function (event) {
