@@ -248,3 +248,90 @@ def test_a_surge_shows_on_every_dashboard_and_one_click_opens_the_incident(chrom
     expect(viewer.locator(f'#watch-charts [data-spike-id="{spike_id}"]')).to_contain_text("incident")
     expect(viewer.locator("#event-list")).to_contain_text("Reconnected")
     assert viewer.evaluate("window.__sameLoad === true"), "the phone reloaded instead of resyncing"
+
+
+DECISION_WATCHES = ("Floods", "Storm", "Our brand")
+
+
+@pytest.fixture
+def three_fresh_alerts(embedded_server) -> dict[str, int]:
+    """Three spikes that ended a few minutes ago without anyone deciding on them (alerts stay up
+    for an hour after a spike ends), on demo watches nothing else here surges: spike id by
+    watch name. Stored directly: the detector's part is the test above; this one is about
+    the decisions."""
+    import subprocess
+
+    from tests import processes
+
+    script = (
+        "import json\n"
+        "from datetime import timedelta\n"
+        "from django.utils import timezone\n"
+        "from monitoring.models import Spike, SpikeStatus, Watch\n"
+        "now = timezone.now().replace(second=0, microsecond=0)\n"
+        "ids = {}\n"
+        f"for number, name in enumerate({DECISION_WATCHES!r}):\n"
+        "    watch = Watch.unscoped.get(organization__slug='demo', name=name)\n"
+        "    started = now - timedelta(minutes=40 + 10 * number)\n"
+        "    spike = Spike.unscoped.create(organization_id=watch.organization_id, watch=watch, status=SpikeStatus.CLOSED,\n"
+        "        started_at=started, detected_at=started + timedelta(minutes=6), peak_at=started + timedelta(minutes=12),\n"
+        "        ended_at=now - timedelta(minutes=3 + number), window_minutes=30, peak_count=90 + number, window_count=20,\n"
+        "        baseline=0.4, expected=12.0, alerted_at=started + timedelta(minutes=6),\n"
+        "        explanation={'terms': [{'term': name.lower(), 'posts': 40, 'share': 0.5, 'lift': None}], 'first_posts': [], 'amplifiers': [], 'sentiment': {}, 'sample': 80})\n"
+        "    ids[name] = spike.pk\n"
+        "print(json.dumps(ids))\n"
+    )
+    env = processes.clean_env(CRISISCENTER_DATA_DIR=str(embedded_server.data_dir))
+    done = subprocess.run([processes.python(), "manage.py", "shell", "-c", script], cwd=processes.ROOT, env=env, check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_responder_attaches_snoozes_and_dismisses_alerts_and_the_room_follows_live(chromium, embedded_server, three_fresh_alerts):  # noqa: F811
+    from playwright.sync_api import expect
+
+    base_url = embedded_server.base_url
+    responder = chromium.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    manager = chromium.new_context(viewport={"width": 1920, "height": 1080}).new_page()
+    _log_in(responder, base_url, "responder")
+    _log_in(manager, base_url, "manager")
+    running = Api(manager, base_url).post("/organizations/demo/incidents/", json_body={"title": "Warehouse flooding in Calgary", "severity": 2})
+    _open_war_room(responder, base_url)
+    _open_war_room(manager, base_url)
+
+    def alert(page, watch: str):
+        return page.locator(f'#alert-list [data-alert-id="{three_fresh_alerts[watch]}"]')
+
+    for watch in DECISION_WATCHES:
+        expect(alert(manager, watch)).to_contain_text(f"Spike on {watch}")
+        expect(alert(responder, watch)).to_contain_text("Ended")
+
+    # Attach the Floods spike to the incident already running.
+    floods = alert(responder, "Floods")
+    floods.get_by_role("button", name="Attach to incident…").click()
+    floods.get_by_label("Incident").select_option(str(running["id"]))
+    floods.get_by_role("button", name="Attach", exact=True).click()
+    expect(floods).to_have_count(0)
+    expect(alert(manager, "Floods")).to_have_count(0)
+    expect(manager.locator(f'#watch-charts [data-spike-id="{three_fresh_alerts["Floods"]}"]')).to_contain_text("incident")
+
+    # Snooze the Storm alert for an hour.
+    storm = alert(responder, "Storm")
+    storm.get_by_role("button", name="Snooze").click()
+    storm.get_by_role("button", name="Snooze for 1 hour").click()
+    expect(storm).to_have_count(0)
+    expect(alert(manager, "Storm")).to_have_count(0)
+    expect(manager.locator(f'#watch-charts [data-spike-id="{three_fresh_alerts["Storm"]}"]')).to_contain_text("snoozed")
+    expect(responder.locator("#wr-announcer")).to_contain_text("snoozed for 1 hour")
+
+    # And the last one is not a crisis.
+    alert(responder, "Our brand").get_by_role("button", name="Not a crisis").click()
+    expect(alert(manager, "Our brand")).to_have_count(0)
+    expect(manager.locator(f'#watch-charts [data-spike-id="{three_fresh_alerts["Our brand"]}"]')).to_contain_text("not a crisis")
+    expect(manager.locator("#alerts-count")).to_have_text("0")
+    expect(manager.locator("#alerts-empty")).to_be_visible()
+    expect(manager.locator("#event-list")).to_contain_text("Spike on Our brand marked not a crisis")
+    # The incident it joined is on the board with its clocks ticking.
+    board = manager.locator(f'#incident-list [data-incident-id="{running["id"]}"]')
+    expect(board).to_contain_text("Warehouse flooding in Calgary")
+    expect(board.locator("[data-since]")).to_have_text(re.compile(r"^\d+"))
+    assert manager.evaluate("window.__sameLoad === true") and responder.evaluate("window.__sameLoad === true")
