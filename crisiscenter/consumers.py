@@ -3,18 +3,23 @@ from __future__ import annotations
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from crisiscenter import selectors
-from crisiscenter.realtime import PROTOCOL_VERSION, organization_group
+from django.utils import timezone
+
+from crisiscenter import presence, selectors
+from crisiscenter.realtime import FORWARD_MESSAGE_TYPE, PROTOCOL_VERSION, organization_group, presence_group
 
 
 class OrganizationConsumer(AsyncJsonWebsocketConsumer):
     """Forwards an organisation's events to one of its members' browsers.
 
     Refuses the handshake (HTTP 403) for anonymous users and non-members, and closes the
-    socket as soon as the member is removed from the organisation. Never writes to the DB.
+    socket as soon as the member is removed from the organisation. Never writes to the DB;
+    the war-room screens in the room are kept in ``crisiscenter.presence``.
     """
 
     group_name: str | None = None
+    organization_id: int | None = None
+    in_room = False  # a war-room screen, counted in the room's presence (it asked to be)
 
     async def connect(self):
         user = self.scope.get("user")
@@ -27,6 +32,9 @@ class OrganizationConsumer(AsyncJsonWebsocketConsumer):
             await self.close()
             return
         self.user_id = user.pk
+        self.user_name = str(user)
+        self.slug = slug
+        self.organization_id = membership.organization_id
         self.group_name = organization_group(membership.organization_id)
         await self.channel_layer.group_add(self.group_name, self.channel_name)
         await self.accept()
@@ -42,10 +50,33 @@ class OrganizationConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code):
         if self.group_name:
             await self.channel_layer.group_discard(self.group_name, self.channel_name)
+        if self.in_room:
+            await self.channel_layer.group_discard(presence_group(self.organization_id), self.channel_name)
+            await presence.aleave(self.organization_id, self.channel_name)
+            presence.announce_soon(self.organization_id, self._announce_presence)
 
     async def receive_json(self, content, **kwargs):
-        if isinstance(content, dict) and content.get("type") == "ping":
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "ping":
+            if self.in_room:  # the heartbeat that keeps this screen in the room
+                await presence.ajoin(self.organization_id, self.channel_name, user_id=self.user_id, name=self.user_name)
             await self.send_json({"type": "pong", "version": PROTOCOL_VERSION})
+        elif kind == "presence.join" and not self.in_room:
+            # A war-room screen: counted in "who is here", and told when that changes.
+            self.in_room = True
+            await self.channel_layer.group_add(presence_group(self.organization_id), self.channel_name)
+            await presence.ajoin(self.organization_id, self.channel_name, user_id=self.user_id, name=self.user_name)
+            await self.send_json(self._presence_event(await presence.amembers(self.organization_id)))
+            presence.announce_soon(self.organization_id, self._announce_presence)
+
+    def _presence_event(self, members: list[dict]) -> dict:
+        return {
+            "type": "presence.changed", "version": PROTOCOL_VERSION, "organization": self.slug,
+            "at": timezone.now().isoformat(), "data": {"members": members},
+        }
+
+    async def _announce_presence(self, members: list[dict]) -> None:
+        await self.channel_layer.group_send(presence_group(self.organization_id), {"type": FORWARD_MESSAGE_TYPE, "event": self._presence_event(members)})
 
     async def event_forward(self, message):
         event = message["event"]

@@ -20,3 +20,9 @@ class NotAllowed(ServiceError):
 
     def __init__(self, message: str = "You do not have permission to do this.", *, code: str = "permission_denied"):
         super().__init__(message, code=code)
+
+
+class Conflict(ServiceError):
+    """The thing changed under the request (someone else got there first)."""
+
+    status_code = 409

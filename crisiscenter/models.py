@@ -41,6 +41,10 @@ class Role(models.TextChoices):
 
 ROLE_RANK = {Role.VIEWER: 10, Role.RESPONDER: 20, Role.MANAGER: 30, Role.ADMIN: 40, Role.OWNER: 50}
 
+def default_on_call_roles() -> list[str]:
+    return [Role.OWNER.value, Role.ADMIN.value, Role.MANAGER.value]
+
+
 slug_validator = RegexValidator(
     r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$",
     "Use 1–50 lowercase letters, digits and hyphens, not starting or ending with a hyphen.",
@@ -52,6 +56,9 @@ class Organization(models.Model):
 
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=50, unique=True, validators=[slug_validator])
+    # The roles whose members are on call: told of every spike (in the app, by e-mail, and in
+    # the team's chat channel), whoever is looking at the war room at the time.
+    on_call_roles = models.JSONField(default=default_on_call_roles, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -28,6 +28,11 @@ def organization_group(organization_id: int) -> str:
     return f"org-{organization_id}"
 
 
+def presence_group(organization_id: int) -> str:
+    """The organisation's war-room screens, told who else is in the room."""
+    return f"org-{organization_id}-presence"
+
+
 def user_group(user_id: int) -> str:
     """Events about one person's access (e.g. their removal), for every socket they hold."""
     return f"user-{user_id}"

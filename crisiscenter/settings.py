@@ -304,6 +304,16 @@ INGEST_JOB_STALL_SECONDS = env_int("INGEST_JOB_STALL_SECONDS", 30, minimum=1)
 # News feeds on loopback or private addresses are refused (an admin could otherwise make a
 # worker read internal pages); a single-organisation install may allow its intranet feeds.
 MONITORING_FEEDS_ALLOW_PRIVATE_ADDRESSES = env_bool("MONITORING_FEEDS_ALLOW_PRIVATE_ADDRESSES", default=False)
+# A mention reaching at least this many people (monitoring.enrich.reach_score) goes on the
+# war room's ticker the moment it is stored.
+MONITORING_HIGH_REACH = env_int("MONITORING_HIGH_REACH", 10_000, minimum=1)
+# How long each resolution of the volume series is kept (days): minutes for the live charts
+# and detection, 5-minute buckets for the weeks after, hours for the reviews of the year.
+VOLUME_RETENTION_DAYS = {
+    1: env_int("VOLUME_RETENTION_MINUTE_DAYS", 14, minimum=2),
+    5: env_int("VOLUME_RETENTION_FIVE_MINUTE_DAYS", 90, minimum=2),
+    60: env_int("VOLUME_RETENTION_HOUR_DAYS", 2 * 365, minimum=2),
+}
 
 # --- API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -94,6 +94,11 @@ api_v1 = [
     path("organizations/<slug:slug>/volume/", monitoring_api.VolumeApi.as_view(), name="api-volume"),
     path("organizations/<slug:slug>/spikes/", monitoring_api.SpikeListApi.as_view(), name="api-spikes"),
     path("organizations/<slug:slug>/spikes/<int:spike_id>/", monitoring_api.SpikeDetailApi.as_view(), name="api-spike"),
+    path("organizations/<slug:slug>/spikes/<int:spike_id>/incident/", monitoring_api.SpikeIncidentApi.as_view(), name="api-spike-incident"),
+    path("organizations/<slug:slug>/spikes/<int:spike_id>/attach/", monitoring_api.SpikeAttachApi.as_view(), name="api-spike-attach"),
+    path("organizations/<slug:slug>/spikes/<int:spike_id>/snooze/", monitoring_api.SpikeSnoozeApi.as_view(), name="api-spike-snooze"),
+    path("organizations/<slug:slug>/spikes/<int:spike_id>/dismiss/", monitoring_api.SpikeDismissApi.as_view(), name="api-spike-dismiss"),
+    path("organizations/<slug:slug>/war-room/", monitoring_api.WarRoomApi.as_view(), name="api-war-room"),
     path("organizations/<slug:slug>/tags/", monitoring_api.TagListApi.as_view(), name="api-tags"),
 ]
 

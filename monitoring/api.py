@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from crisiscenter.api_support import OrganizationRole
 from crisiscenter.errors import ServiceError
 from crisiscenter.models import Membership, Organization, Role
-from monitoring import imports, inbox_services, selectors, services, spike_services
+from monitoring import imports, inbox_services, selectors, services, spike_alerts, spike_services, war_room
 from monitoring.models import IngestJob, JobKind, Mention, MentionNote, MentionStatus, RejectedItem, Rumour, RumourStatus, Source, SourceKind, SpikeSensitivity, SpikeStatus, VolumeBucket, Watch
 from playbooks import incident_selectors
 
@@ -777,6 +777,11 @@ class SpikeOut(serializers.Serializer):
     expected = serializers.FloatField()
     magnitude = serializers.FloatField()
     explanation = serializers.JSONField()
+    suggested_playbook = serializers.JSONField(allow_null=True)
+    incident_id = serializers.IntegerField(allow_null=True)
+    snoozed_until = serializers.DateTimeField(allow_null=True)
+    dismissed_at = serializers.DateTimeField(allow_null=True)
+    needs_action = serializers.BooleanField()
 
 
 class SpikeListApi(_MonitoringView):
@@ -811,6 +816,89 @@ class SpikeDetailApi(_MonitoringView):
         if spike is None:
             raise exceptions.NotFound("No such spike.")
         return Response(spike_services.spike_data(spike))
+
+
+class _SpikeActionView(_MonitoringView):
+    required_roles = {"POST": Role.RESPONDER}
+
+    def spike(self, request, spike_id: int):
+        spike = selectors.spike_of(organization_id=request.organization.pk, spike_id=spike_id)
+        if spike is None:
+            raise exceptions.NotFound("No such spike.")
+        return spike
+
+    def body(self, request) -> dict:
+        if not isinstance(request.data, dict):
+            raise exceptions.ValidationError({"non_field_errors": ["Send a JSON object."]})
+        return request.data
+
+    @staticmethod
+    def optional_number(body: dict, field: str) -> int | None:
+        value = body.get(field)
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise exceptions.ValidationError({field: ["must be a whole number"]})
+        return value
+
+
+class SpikeIncidentIn(serializers.Serializer):
+    playbook_id = serializers.IntegerField(required=False, allow_null=True)
+    severity = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=4)
+    title = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+
+class SpikeIncidentApi(_SpikeActionView):
+    """One click: open an incident from the spike (the suggested playbook unless one is given)."""
+
+    @extend_schema(request=SpikeIncidentIn, responses={201: inline_serializer("SpikeIncidentOut", fields={"incident_id": serializers.IntegerField(), "url": serializers.CharField()})})
+    def post(self, request, slug, spike_id: int):
+        spike = self.spike(request, spike_id)
+        data = SpikeIncidentIn(data=self.body(request))
+        data.is_valid(raise_exception=True)
+        incident = spike_alerts.spike_open_incident(
+            spike=spike, actor_membership=request.membership, playbook_id=data.validated_data.get("playbook_id"),
+            severity=data.validated_data.get("severity"), title=data.validated_data.get("title", ""),
+        )
+        return Response({"incident_id": incident.pk, "url": f"/o/{request.organization.slug}/incidents/{incident.pk}/"}, status=status.HTTP_201_CREATED)
+
+
+class SpikeAttachApi(_SpikeActionView):
+    @extend_schema(request=inline_serializer("SpikeAttachIn", fields={"incident_id": serializers.IntegerField()}), responses=SpikeOut)
+    def post(self, request, slug, spike_id: int):
+        spike = self.spike(request, spike_id)
+        incident_id = self.optional_number(self.body(request), "incident_id")
+        if incident_id is None:
+            raise exceptions.ValidationError({"incident_id": ["Choose the incident to attach the spike to."]})
+        spike = spike_alerts.spike_attach(spike=spike, actor_membership=request.membership, incident_id=incident_id)
+        return Response(spike_services.spike_data(spike))
+
+
+class SpikeSnoozeApi(_SpikeActionView):
+    @extend_schema(request=inline_serializer("SpikeSnoozeIn", fields={"minutes": serializers.ChoiceField(choices=spike_alerts.SNOOZE_MINUTES)}), responses=SpikeOut)
+    def post(self, request, slug, spike_id: int):
+        spike = self.spike(request, spike_id)
+        minutes = self.optional_number(self.body(request), "minutes")
+        spike = spike_alerts.spike_snooze(spike=spike, actor_membership=request.membership, minutes=minutes)
+        return Response(spike_services.spike_data(spike))
+
+
+class SpikeDismissApi(_SpikeActionView):
+    @extend_schema(request=None, responses=SpikeOut)
+    def post(self, request, slug, spike_id: int):
+        spike = spike_alerts.spike_dismiss(spike=self.spike(request, spike_id), actor_membership=request.membership)
+        return Response(spike_services.spike_data(spike))
+
+
+class WarRoomApi(_MonitoringView):
+    """The war room as it is now (what the dashboard shows on opening and after a reconnect)."""
+
+    required_roles = {"GET": Role.VIEWER}
+
+    @extend_schema(parameters=[OpenApiParameter("minutes", int)], responses=inline_serializer("WarRoom", fields={"version": serializers.IntegerField()}))
+    def get(self, request, slug):
+        minutes = _number(request, "minutes", war_room.CHART_MINUTES, minimum=10, maximum=war_room.MAX_CHART_MINUTES)
+        return Response(war_room.snapshot(membership=request.membership, minutes=minutes))
 
 
 class TagListApi(_MonitoringView):

@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from crisiscenter.audit import audit_record
-from crisiscenter.errors import NotAllowed, ServiceError
+from crisiscenter.errors import Conflict, NotAllowed, ServiceError
 from crisiscenter.models import Membership, Role, User
 from crisiscenter.realtime import broadcast_to_organization
 from monitoring.models import Mention, MentionNote, MentionStatus, Rumour, RumourStatus, Tag
@@ -25,8 +25,8 @@ MAX_BULK = 500
 MAX_TAGS_PER_MENTION = 20
 
 
-class ClaimConflict(ServiceError):
-    status_code = 409
+class ClaimConflict(Conflict):
+    pass
 
 
 def _require_responder(actor_membership: Membership) -> None:

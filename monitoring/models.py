@@ -109,6 +109,8 @@ class Watch(OrganizationOwned):
     language = models.CharField(max_length=8, blank=True)
     is_active = models.BooleanField(default=True)
     spike_sensitivity = models.CharField(max_length=8, choices=SpikeSensitivity.choices, default=SpikeSensitivity.NORMAL)
+    # Spikes on this watch are still detected and shown while snoozed, but nobody is notified.
+    alerts_snoozed_until = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -377,6 +379,16 @@ class Spike(OrganizationOwned):
     expected = models.FloatField()  # mentions the baseline expects in a window
     explanation = models.JSONField(default=dict, blank=True)
     explained_at = models.DateTimeField(null=True, blank=True)
+    # The playbook whose triggers this spike meets best (monitoring.spike_alerts.matching_playbook).
+    suggested_playbook = models.ForeignKey("playbooks.Playbook", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    suggested_severity = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The alert: handled once an incident is opened from it or it is attached to one, or once
+    # someone says it is not a crisis; a snooze hides it (and silences the watch's alerts) for a while.
+    incident = models.ForeignKey("playbooks.Incident", null=True, blank=True, on_delete=models.SET_NULL, related_name="spikes")
+    alerted_at = models.DateTimeField(null=True, blank=True)
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    dismissed_at = models.DateTimeField(null=True, blank=True)
+    handled_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 

@@ -333,8 +333,18 @@ def _announce(*, source: Source, rows: list[dict], inserted: dict[str, int], res
             "mention_ids": [inserted[row["external_id"]] for row in newest],
             "watch_ids": sorted({watch_id for row in rows for watch_id in row["watch_ids"]}),
             "newest_posted_at": newest[0]["posted_at"].isoformat() if newest else None,
+            "high_reach": _high_reach(source=source, rows=rows, inserted=inserted),
         },
     )
+
+
+def _high_reach(*, source: Source, rows: list[dict], inserted: dict[str, int]) -> list[dict]:
+    """The batch's new mentions that reach many people, newest first, for the war room's ticker."""
+    from monitoring.war_room import TICKER_SIZE, high_reach_threshold, ticker_item
+
+    threshold = high_reach_threshold()
+    loud = sorted((row for row in rows if row["reach"] >= threshold), key=lambda row: row["posted_at"], reverse=True)[:TICKER_SIZE]
+    return [ticker_item({**row, "id": inserted[row["external_id"]], "source__kind": source.kind}) for row in loud]
 
 
 def ingest(

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from crisiscenter.models import Organization
 from crisiscenter.realtime import broadcast_to_organization
-from monitoring import queries
+from monitoring import queries, spike_alerts
 from monitoring.models import Mention, Spike, SpikeStatus, VolumeBucket, Watch, WatchDetector
 from monitoring.spikes import Change, DetectorState, Sensitivity, SpikeDetector
 
@@ -69,22 +69,50 @@ def spike_data(spike: Spike) -> dict:
         "expected": round(spike.expected, 1),
         "magnitude": round(spike.magnitude, 2),
         "explanation": spike.explanation,
+        "suggested_playbook": (
+            {"id": spike.suggested_playbook_id, "name": spike.suggested_playbook.name, "severity": spike.suggested_severity}
+            if spike.suggested_playbook_id else None
+        ),
+        "incident_id": spike.incident_id,
+        "snoozed_until": spike.snoozed_until,
+        "dismissed_at": spike.dismissed_at,
+        "needs_action": spike_alerts.needs_action(spike),
     }
 
 
 def spikes_detect(*, organization_id: int, watch_ids: Iterable[int] | None = None, now: datetime | None = None) -> list[Spike]:
     """Evaluate the detectors of the organisation's active watches (or of ``watch_ids``);
     returns the spikes that opened, grew or closed. ``now`` is the clock an open spike on a
-    silent watch is closed by."""
+    silent watch is closed by. The minutes read are announced as ``volume.updated``."""
     watches = Watch.objects.for_organization(organization_id).filter(is_active=True).select_related("organization")
     if watch_ids is not None:
         watches = watches.filter(pk__in=list(watch_ids))
-    changed = []
+    changed, volume = [], []
+    organization = None
     for watch in watches:
-        spike = _detect_one(watch=watch, now=now or timezone.now())
+        organization = watch.organization
+        spike, buckets, band = _detect_one(watch=watch, now=now or timezone.now())
         if spike is not None:
             changed.append(spike)
+        if buckets:
+            volume.append({"watch_id": watch.pk, **band, "buckets": buckets})
+    if volume:
+        _announce_volume(organization, volume)
     return changed
+
+
+BUCKET_FIELDS = ("minute", "mentions", "positive", "neutral", "negative")
+
+
+def _announce_volume(organization: Organization, watches: list[dict]) -> None:
+    """The minutes the detectors just read, as they stand, with the organisation's totals."""
+    since = min(bucket["minute"] for watch in watches for bucket in watch["buckets"])
+    totals = VolumeBucket.objects.for_organization(organization).filter(watch__isnull=True, minute__gte=since).order_by("minute").values(*BUCKET_FIELDS)
+    broadcast_to_organization(organization=organization, event_type="volume.updated", data={"watches": watches, "total": {"buckets": list(totals[:VOLUME_EVENT_MINUTES])}})
+
+
+# A volume event carries at most this many minutes a series (a replay of old posts reads more).
+VOLUME_EVENT_MINUTES = 180
 
 
 def _locked_detector(watch: Watch) -> WatchDetector:
@@ -96,7 +124,9 @@ def _locked_detector(watch: Watch) -> WatchDetector:
     return WatchDetector.unscoped.select_for_update().get(watch=watch)
 
 
-def _detect_one(*, watch: Watch, now: datetime) -> Spike | None:
+def _detect_one(*, watch: Watch, now: datetime) -> tuple[Spike | None, list[dict], dict]:
+    """One watch: fold the minutes stored since the last look into its detector. Returns the
+    spike that changed (if any), the minutes read, and the detector's usual range."""
     with transaction.atomic():
         detector = _locked_detector(watch)
         state = DetectorState.from_json(detector.state)
@@ -104,22 +134,31 @@ def _detect_one(*, watch: Watch, now: datetime) -> Spike | None:
             since = now - HISTORY_ON_FIRST_LOOK
         else:
             since = _moment(state.folded_until + 1)
-        buckets = VolumeBucket.objects.for_organization(watch.organization_id).filter(watch=watch, minute__gte=since)
-        counts = {_minute(minute): mentions for minute, mentions in buckets.values_list("minute", "mentions")}
+        buckets = list(VolumeBucket.objects.for_organization(watch.organization_id).filter(watch=watch, minute__gte=since).order_by("minute").values(*BUCKET_FIELDS))
+        counts = {_minute(bucket["minute"]): bucket["mentions"] for bucket in buckets}
         current = _minute(now)
         if state.spike is not None and current > max(counts, default=state.latest or 0):
             # Silence is news too: an open spike must be able to close when nothing arrives.
             counts[current] = 0
         if not counts:
-            return None
+            return None, [], {}
         sensitivity = Sensitivity.for_level(watch.spike_sensitivity)
-        changes = SpikeDetector(sensitivity).observe(state, counts)
+        detector_model = SpikeDetector(sensitivity)
+        changes = detector_model.observe(state, counts)
         detector.state = state.to_json()
         detector.updated_at = now
         detector.save(update_fields=["state", "updated_at"])
-        if not changes:
-            return None
-        return _apply(watch=watch, change=changes[0], sensitivity=sensitivity, now=now)
+        spike = _apply(watch=watch, change=changes[0], sensitivity=sensitivity, now=now) if changes else None
+        return spike, buckets[-VOLUME_EVENT_MINUTES:], usual_range(detector_model, state)
+
+
+def usual_range(detector: SpikeDetector, state: DetectorState) -> dict:
+    """What the chart's band shows: the baseline a minute, and the rate that would open a spike."""
+    baseline = detector.baseline(state)
+    if baseline is None:
+        return {"baseline_per_minute": None, "alert_per_minute": None}
+    window = detector.sensitivity.window_minutes
+    return {"baseline_per_minute": round(baseline, 3), "alert_per_minute": round(detector.threshold(baseline) / window, 3)}
 
 
 def _apply(*, watch: Watch, change: Change, sensitivity: Sensitivity, now: datetime) -> Spike | None:
@@ -134,7 +173,9 @@ def _apply(*, watch: Watch, change: Change, sensitivity: Sensitivity, now: datet
             window_count=change.window_count, baseline=change.baseline, expected=change.expected, created_at=now, updated_at=now,
         )
         _explain(spike, now=now)
-        _announce(watch.organization, "spike.opened", spike)
+        spike.save()
+        spike_alerts.on_spike_change(spike, "opened")
+        announce_spike(spike, "spike.opened")
         return spike
     if spike is None:
         return None
@@ -149,12 +190,13 @@ def _apply(*, watch: Watch, change: Change, sensitivity: Sensitivity, now: datet
     if grew and (spike.explained_at is None or now - spike.explained_at >= EXPLAIN_EVERY):
         _explain(spike, now=now)
     spike.save()
-    _announce(watch.organization, "spike.closed" if change.kind == "closed" else "spike.updated", spike)
+    spike_alerts.on_spike_change(spike, change.kind)
+    announce_spike(spike, "spike.closed" if change.kind == "closed" else "spike.updated")
     return spike
 
 
-def _announce(organization: Organization, event_type: str, spike: Spike) -> None:
-    broadcast_to_organization(organization=organization, event_type=event_type, data=spike_data(spike))
+def announce_spike(spike: Spike, event_type: str) -> None:
+    broadcast_to_organization(organization=spike.watch.organization, event_type=event_type, data=spike_data(spike))
 
 
 def _explain(spike: Spike, *, now: datetime) -> None:
@@ -182,6 +224,7 @@ def _explain(spike: Spike, *, now: datetime) -> None:
         "sample": len(during),
     }
     spike.explained_at = now
+    spike_alerts.suggest(spike=spike, texts=[row["text"] for row in during])
 
 
 def _post(row: dict) -> dict:

@@ -225,14 +225,9 @@ class SpikeDetector:
         settings = self.sensitivity
         latest = state.latest
         window_count = sum(state.counts.values())
-        if state.baseline is None or state.minutes_seen < settings.warmup_minutes:
+        baseline = self.baseline(state)
+        if baseline is None:
             return []
-        usual_this_hour = state.hourly.get((latest // 60) % 24, 0.0) / 60
-        # The hour just before the window is the freshest view of normal: on a rising day the
-        # EWMA lags it, and a rise that has already lasted an hour is no surprise. Not while a
-        # spike is open: that hour is the spike, and it would close the spike at once.
-        hour_before = sum(state.last_hour) / 60 if len(state.last_hour) == 60 and state.spike is None else 0.0
-        baseline = max(state.baseline, hour_before, usual_this_hour, BASELINE_FLOOR)
         expected = baseline * settings.window_minutes
         spike = state.spike
         if spike is None:
@@ -261,6 +256,26 @@ class SpikeDetector:
         else:
             spike.below_since = None
         return [self._change("updated", spike, window_count, expected, baseline)]
+
+    def baseline(self, state: DetectorState) -> float | None:
+        """Mentions a minute the detector takes as usual right now (None while warming up)."""
+        if state.baseline is None or state.latest is None or state.minutes_seen < self.sensitivity.warmup_minutes:
+            return None
+        usual_this_hour = state.hourly.get((state.latest // 60) % 24, 0.0) / 60
+        # The hour just before the window is the freshest view of normal: on a rising day the
+        # EWMA lags it, and a rise that has already lasted an hour is no surprise. Not while a
+        # spike is open: that hour is the spike, and it would close the spike at once.
+        hour_before = sum(state.last_hour) / 60 if len(state.last_hour) == 60 and state.spike is None else 0.0
+        return max(state.baseline, hour_before, usual_this_hour, BASELINE_FLOOR)
+
+    def threshold(self, baseline: float) -> int:
+        """The smallest window count that opens a spike against this baseline."""
+        settings = self.sensitivity
+        expected = baseline * settings.window_minutes
+        count = max(settings.min_count, math.ceil(expected + settings.min_excess), math.ceil(settings.ratio * expected))
+        while poisson_tail(count, expected) > settings.alpha:
+            count += max(1, int(math.sqrt(expected)) // 4)
+        return count
 
     def _onset(self, state: DetectorState, baseline: float) -> int:
         """The first minute of the window that already ran well above the baseline."""

@@ -125,7 +125,7 @@ def _first_statement_due(incident: Incident, severity: int) -> datetime | None:
 def incident_open(
     *,
     organization: Organization,
-    actor_membership: Membership,
+    actor_membership: Membership | None,
     title: str,
     playbook: Playbook | None = None,
     severity: int | None = None,
@@ -135,8 +135,12 @@ def incident_open(
     detected_at: datetime | None = None,
 ) -> Incident:
     """Open an incident; from a playbook, it keeps that playbook's current version for life and
-    gets the version's roles and checklist (owners from the roles, due times from opening)."""
-    _require(actor_membership, Role.RESPONDER)
+    gets the version's roles and checklist (owners from the roles, due times from opening).
+    ``actor_membership`` None: the system opens it, which only a playbook that asks for its
+    incidents to be opened automatically allows."""
+    if actor_membership is not None:
+        _require(actor_membership, Role.RESPONDER)
+    actor = actor_membership.user if actor_membership is not None else None
     title = title.strip()
     if not title:
         raise ServiceError("Give the incident a title.", field="title")
@@ -148,6 +152,8 @@ def incident_open(
             raise ServiceError("That playbook is archived.", field="playbook", code="playbook_archived")
         version = selectors.playbook_version(playbook=playbook)
     document = version.document if version else {}
+    if actor is None and not (document.get("triggers") or {}).get("open_automatically"):
+        raise NotAllowed("Only a playbook that asks for it has incidents opened automatically.")
     severity = severity or document.get("default_severity") or 3
     if severity not in (1, 2, 3, 4):
         raise ServiceError("Severity runs from 1 (most severe) to 4.", field="severity")
@@ -174,7 +180,7 @@ def incident_open(
             origin_url=origin_url[:500],
             what_happened=what_happened,
             detected_at=detected_at or opened_at,
-            opened_by=actor_membership.user,
+            opened_by=actor,
         )
         incident.first_statement_due_at = _first_statement_due(incident, severity)
         incident.save(update_fields=["first_statement_due_at"])
@@ -199,11 +205,11 @@ def incident_open(
                 from_checklist=True,
             )
         source = f" from “{playbook.name}” v{version.number}" if version else ""
-        _timeline(incident, kind=TimelineKind.OPENED, text=f"Incident opened{source} at severity {severity}", actor=actor_membership.user,
+        _timeline(incident, kind=TimelineKind.OPENED, text=f"Incident opened{source} at severity {severity}" + (" (automatically, as the playbook asks)" if actor is None else ""), actor=actor,
                   data={"playbook_version_id": version.pk if version else None, "severity": severity})
-        audit_record(action="incident.opened", actor=actor_membership.user, organization=organization, target=incident,
+        audit_record(action="incident.opened", actor=actor, organization=organization, target=incident,
                      after={"title": incident.title, "severity": severity, "playbook_version": version.pk if version else None})
-        _escalate(incident, severity, actor_membership.user)
+        _escalate(incident, severity, actor)
         _announce(incident, "incident.opened")
     return incident
 
@@ -404,6 +410,14 @@ def note_add(*, incident: Incident, actor_membership: Membership, text: str, occ
     with transaction.atomic():
         entry = _timeline(incident, kind=TimelineKind.NOTE, text=text, actor=actor_membership.user, occurred_at=occurred_at or now)
         _announce(incident, "incident.updated", {"change": "timeline"})
+    return entry
+
+
+def incident_log(incident: Incident, *, kind: str, text: str, actor: User | None = None, data: dict | None = None, occurred_at: datetime | None = None) -> TimelineEntry:
+    """Put what another part of the product did on the incident's timeline and tell the room;
+    call inside that part's transaction."""
+    entry = _timeline(incident, kind=kind, text=text, actor=actor, data=data, occurred_at=occurred_at)
+    _announce(incident, "incident.updated", {"change": "timeline"})
     return entry
 
 

@@ -11,8 +11,8 @@ from crisiscenter.models import Organization, User
 from crisiscenter.realtime import broadcast_to_organization
 from playbooks.models import ChatKind, ChatWebhook, Incident, Notification
 
-# Kinds of notification that also go to the team's Slack/Teams channel.
-CHAT_KINDS = {"escalation", "status", "overdue"}
+# Kinds of notification that also go to the team's Slack/Teams channel (a spike goes to the war room).
+CHAT_KINDS = {"escalation", "status", "overdue", "spike"}
 
 
 def notify(

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from types import SimpleNamespace
 
 from crisiscenter.models import Invitation, Membership
-from monitoring.models import IngestJob, Mention, MentionNote, Rumour, Source, Watch
+from monitoring.models import IngestJob, Mention, MentionNote, Rumour, Source, Spike, Watch
 from playbooks.models import (
     Incident,
     Notification,
@@ -136,3 +136,10 @@ def rumour_field(field: str) -> Callable[[SimpleNamespace], object]:
 
 def rumour_mention_ids(world) -> list[int]:
     return sorted(world.rumour.mentions.values_list("pk", flat=True))
+
+
+def spike_field(field: str) -> Callable[[SimpleNamespace], object]:
+    def read(world) -> object:
+        return Spike.objects.for_organization(world.org_a).values_list(field, flat=True).get(pk=world.spike.pk)
+
+    return read

@@ -320,6 +320,18 @@ CALLS = [
     *(Call("api-tags", method, f"{ACME}/tags/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
     *(Call("api-spikes", method, f"{ACME}/spikes/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
     *(Call("api-spike", method, f"{ACME}/spikes/{{spike}}/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
+    Call("api-spike-incident", "POST", f"{ACME}/spikes/{{spike}}/incident/", Role.RESPONDER, 201, body={}, state=state.spike_field("incident_id")),
+    Call("api-spike-incident", "OPTIONS", f"{ACME}/spikes/{{spike}}/incident/", Role.RESPONDER, 200),
+    Call(
+        "api-spike-attach", "POST", f"{ACME}/spikes/{{spike}}/attach/", Role.RESPONDER, 200,
+        body={"incident_id": "{incident}"}, state=state.spike_field("incident_id"),
+    ),
+    Call("api-spike-attach", "OPTIONS", f"{ACME}/spikes/{{spike}}/attach/", Role.RESPONDER, 200),
+    Call("api-spike-snooze", "POST", f"{ACME}/spikes/{{spike}}/snooze/", Role.RESPONDER, 200, body={"minutes": 60}, state=state.spike_field("snoozed_until")),
+    Call("api-spike-snooze", "OPTIONS", f"{ACME}/spikes/{{spike}}/snooze/", Role.RESPONDER, 200),
+    Call("api-spike-dismiss", "POST", f"{ACME}/spikes/{{spike}}/dismiss/", Role.RESPONDER, 200, state=state.spike_field("dismissed_at")),
+    Call("api-spike-dismiss", "OPTIONS", f"{ACME}/spikes/{{spike}}/dismiss/", Role.RESPONDER, 200),
+    *(Call("api-war-room", method, f"{ACME}/war-room/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
 ]
 
 # Routes and methods that no persona-and-role row can express, with the tests that cover them.

@@ -1,0 +1,139 @@
+"""The war room's current state in one read: what a dashboard shows when it opens and what it
+re-reads after a dropped connection. Live events (docs/realtime.md) keep it current between
+reads; every part here is bounded (recent windows, indexed reads), so a room of screens
+reconnecting at once costs a few milliseconds each, not a scan of the organisation's history.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from crisiscenter import presence
+from crisiscenter.models import Membership, Role
+from monitoring import spike_alerts
+from monitoring.models import Mention, MentionStatus, Sentiment, Spike, SpikeStatus, VolumeBucket, Watch, WatchDetector
+from monitoring.spike_services import BUCKET_FIELDS, spike_data, usual_range
+from monitoring.spikes import DetectorState, Sensitivity, SpikeDetector
+from playbooks import incident_selectors
+
+CHART_MINUTES = 180
+MAX_CHART_MINUTES = 24 * 60
+SENTIMENT_MINUTES = 60
+INBOX_HOURS = 24
+TICKER_HOURS = 2
+TICKER_SIZE = 20
+MAX_WATCHES = 50
+
+
+def high_reach_threshold() -> int:
+    return settings.MONITORING_HIGH_REACH
+
+
+def ticker_item(row: dict) -> dict:
+    return {
+        "id": row["id"], "author_handle": row["author_handle"], "author_name": row["author_name"], "text": row["text"][:280],
+        "reach": row["reach"], "posted_at": row["posted_at"], "url": row["url"], "source": row["source__kind"],
+    }
+
+
+TICKER_FIELDS = ("id", "author_handle", "author_name", "text", "reach", "posted_at", "url", "source__kind")
+
+
+def _series(organization_id: int, start) -> tuple[dict[int, list[dict]], list[dict]]:
+    rows = VolumeBucket.objects.for_organization(organization_id).filter(minute__gte=start).order_by("minute").values("watch_id", *BUCKET_FIELDS)
+    by_watch: dict[int, list[dict]] = {}
+    total = []
+    for row in rows:
+        watch_id = row.pop("watch_id")
+        (total if watch_id is None else by_watch.setdefault(watch_id, [])).append(row)
+    return by_watch, total
+
+
+def _watches(organization_id: int, by_watch: dict[int, list[dict]]) -> list[dict]:
+    watches = list(Watch.objects.for_organization(organization_id).filter(is_active=True).order_by("name", "pk")[:MAX_WATCHES])
+    detectors = {detector.watch_id: detector.state for detector in WatchDetector.objects.for_organization(organization_id).filter(watch__in=watches)}
+    result = []
+    for watch in watches:
+        detector = SpikeDetector(Sensitivity.for_level(watch.spike_sensitivity))
+        band = usual_range(detector, DetectorState.from_json(detectors.get(watch.pk)))
+        result.append({"id": watch.pk, "name": watch.name, **band, "alerts_snoozed_until": watch.alerts_snoozed_until, "buckets": by_watch.get(watch.pk, [])})
+    return result
+
+
+def _incidents(organization) -> list[dict]:
+    return [
+        {
+            "id": incident.pk, "title": incident.title, "severity": incident.severity, "status": incident.status,
+            "url": f"/o/{organization.slug}/incidents/{incident.pk}/", "detected_at": incident.detected_at,
+            "acknowledged_at": incident.acknowledged_at, "first_statement_at": incident.first_statement_at,
+            "first_statement_due_at": incident.first_statement_due_at, "next_update_due_at": incident.next_update_due_at,
+            "overdue_tasks": incident.overdue_tasks,
+        }
+        for incident in incident_selectors.incidents_of(organization=organization, open_only=True)[:20]
+    ]
+
+
+def _sentiment(organization_id: int, now) -> dict:
+    totals = VolumeBucket.objects.for_organization(organization_id).filter(watch__isnull=True, minute__gte=now - timedelta(minutes=SENTIMENT_MINUTES)).aggregate(
+        mentions=Sum("mentions"), positive=Sum("positive"), neutral=Sum("neutral"), negative=Sum("negative"), sentiment=Sum("sentiment_sum")
+    )
+    mentions = totals["mentions"] or 0
+    return {
+        "minutes": SENTIMENT_MINUTES, "mentions": mentions, "positive": totals["positive"] or 0, "neutral": totals["neutral"] or 0,
+        "negative": totals["negative"] or 0, "average": round(totals["sentiment"] / mentions, 3) if mentions else None,
+    }
+
+
+def _inbox(organization_id: int, now) -> dict:
+    counts = dict(
+        Mention.objects.for_organization(organization_id).filter(posted_at__gte=now - timedelta(hours=INBOX_HOURS))
+        .values_list("status").annotate(count=Count("id")).order_by()
+    )
+    return {status: counts.get(status, 0) for status in MentionStatus.values}
+
+
+def _ticker(organization_id: int, now) -> list[dict]:
+    rows = (
+        Mention.objects.for_organization(organization_id)
+        .filter(posted_at__gte=now - timedelta(hours=TICKER_HOURS), reach__gte=high_reach_threshold())
+        .order_by("-posted_at", "-id").values(*TICKER_FIELDS)[:TICKER_SIZE]
+    )
+    return [ticker_item(row) for row in rows]
+
+
+def _spikes(organization_id: int, start) -> list[Spike]:
+    spikes = Spike.objects.for_organization(organization_id).select_related("watch__organization", "suggested_playbook")
+    return list(spikes.filter(Q(status=SpikeStatus.OPEN) | Q(detected_at__gte=start) | Q(ended_at__gte=start)).order_by("-detected_at", "-id")[:100])
+
+
+def snapshot(*, membership: Membership, minutes: int = CHART_MINUTES) -> dict:
+    """Everything the war-room dashboard shows, as it is now, for this member."""
+    organization = membership.organization
+    now = timezone.now()
+    start = (now - timedelta(minutes=minutes)).replace(second=0, microsecond=0)
+    spikes = _spikes(organization.pk, start)
+    by_watch, total = _series(organization.pk, start)
+    return {
+        "version": 1,
+        "generated_at": now,
+        "role": membership.role,
+        "can_act": membership.has_role(Role.RESPONDER),
+        "minutes": minutes,
+        "watches": _watches(organization.pk, by_watch),
+        "total": {"buckets": total},
+        "spikes": [spike_data(spike) for spike in spikes],
+        "alerts": [spike_data(spike) for spike in spikes if spike_alerts.needs_action(spike, now)],
+        "sentiment": _sentiment(organization.pk, now),
+        "ticker": _ticker(organization.pk, now),
+        "high_reach_threshold": high_reach_threshold(),
+        "inbox": _inbox(organization.pk, now),
+        "inbox_hours": INBOX_HOURS,
+        "incidents": _incidents(organization),
+        # Statements and their approvals are the next capability; until then none can wait.
+        "statements_awaiting_approval": [],
+        "presence": presence.members(organization.pk),
+    }
