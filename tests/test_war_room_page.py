@@ -43,7 +43,7 @@ def test_responders_and_managers_may_act_on_alerts(persona, request, login_clien
     assert response.status_code == 200
     html = response.content.decode()
     assert 'data-can-act="true"' in script_tag(html)
-    assert "Read-only" not in html
+    assert '<p class="muted wr-note" id="alerts-read-only" hidden>' in html
     assert 'href="/o/acme/incidents/new/"' in html
 
 

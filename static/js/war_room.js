@@ -23,7 +23,9 @@
   var TICKER_MAX = 30;
   var EVENTS_MAX = 60;
   var RESYNC_GAP_MS = 2000;
+  var ALERT_AFTER_END_MS = 60 * 60 * 1000;
   var SEVERITY_NAMES = { 1: "critical", 2: "high", 3: "moderate", 4: "low" };
+  var SOURCE_NAMES = { x: "X", mastodon: "Mastodon", bluesky: "Bluesky", reddit: "Reddit", rss: "the site" };
   var STATUS_NAMES = { detected: "Detected", active: "Active", contained: "Contained", resolved: "Resolved", closed: "Closed" };
   // Events whose payload is the whole change (applied directly) or that nothing here shows.
   var APPLIED = { "spike.opened": 1, "spike.updated": 1, "spike.closed": 1, "volume.updated": 1, "mentions.ingested": 1, "presence.changed": 1 };
@@ -191,8 +193,13 @@
   function applySnapshot(snapshot) {
     state.loaded = true;
     state.role = snapshot.role;
-    if (typeof snapshot.can_act === "boolean") canAct = snapshot.can_act;
+    if (typeof snapshot.can_act === "boolean" && snapshot.can_act !== canAct) {
+      // The role changed while the page was open: rebuild the alerts with (or without) buttons.
+      canAct = snapshot.can_act;
+      clear(document.getElementById("alert-list"));
+    }
     root.dataset.canAct = canAct ? "true" : "false";
+    document.getElementById("alerts-read-only").hidden = canAct;
     if (snapshot.minutes) MINUTES = snapshot.minutes;
     state.highReach = snapshot.high_reach_threshold;
     state.watches = (snapshot.watches || []).map(function (watch) {
@@ -205,6 +212,7 @@
     state.sentiment = snapshot.sentiment || null;
     state.ticker = (snapshot.ticker || []).slice(0, TICKER_MAX);
     state.inbox = snapshot.inbox || {};
+    state.inboxHours = snapshot.inbox_hours || null;
     state.incidents = snapshot.incidents || [];
     state.statements = snapshot.statements_awaiting_approval || [];
     state.presence = snapshot.presence || [];
@@ -258,9 +266,11 @@
   }
 
   function needsAction(spike) {
-    // The server's word, except that a snooze runs out here without anyone telling us.
+    // The server's word, except for what runs out without anyone telling us: a snooze, and
+    // the hour an ended spike stays an alert (monitoring.spike_alerts.ALERT_AFTER_END).
     if (spike.needs_action === undefined) return derivedNeedsAction(spike);
     if (!spike.needs_action && spike.snoozed_until && Date.parse(spike.snoozed_until) <= Date.now()) return derivedNeedsAction(spike);
+    if (spike.needs_action && spike.status !== "open" && spike.ended_at && Date.now() - Date.parse(spike.ended_at) > ALERT_AFTER_END_MS) return false;
     return Boolean(spike.needs_action);
   }
 
@@ -827,6 +837,7 @@
   }
 
   function renderInbox() {
+    document.getElementById("inbox-range").textContent = state.inboxHours ? "Mentions of the last " + state.inboxHours + " h, by state" : "Mentions by state";
     Array.prototype.forEach.call(document.querySelectorAll("#inbox-counters [data-status]"), function (item) {
       var value = state.inbox[item.dataset.status];
       var node = item.querySelector('[data-field="count"]');
@@ -875,7 +886,7 @@
       item.appendChild(el("p", "wr-tick-text", mention.text));
       var link = safeUrl(mention.url);
       if (link) {
-        var original = el("a", "wr-tick-link", "View on " + (mention.source || "the network"));
+        var original = el("a", "wr-tick-link", SOURCE_NAMES[mention.source] ? "View on " + SOURCE_NAMES[mention.source] : "View the original");
         original.href = link; original.rel = "noopener noreferrer"; original.target = "_blank";
         item.appendChild(original);
       }
