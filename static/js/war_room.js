@@ -190,6 +190,15 @@
     return map;
   }
 
+  /* A bucket is a minute's current total: it replaces what we had, unless what we had is
+   * already further along (an event held back during a snapshot read, applied after it). */
+  function mergeBuckets(map, buckets) {
+    (buckets || []).forEach(function (bucket) {
+      var minute = minuteOf(bucket.minute);
+      if (!map[minute] || bucket.mentions >= map[minute].mentions) map[minute] = bucket;
+    });
+  }
+
   function applySnapshot(snapshot) {
     state.loaded = true;
     state.role = snapshot.role;
@@ -236,13 +245,9 @@
           if (!known) { requestSnapshot(); return; }  // a watch this page does not know yet
           if (watch.baseline_per_minute !== undefined) known.baseline_per_minute = watch.baseline_per_minute;
           if (watch.alert_per_minute !== undefined) known.alert_per_minute = watch.alert_per_minute;
-          var map = state.volume[watch.watch_id] || (state.volume[watch.watch_id] = {});
-          (watch.buckets || []).forEach(function (bucket) { map[minuteOf(bucket.minute)] = bucket; });  // current totals: replace
+          mergeBuckets(state.volume[watch.watch_id] || (state.volume[watch.watch_id] = {}), watch.buckets);
         });
-        if (data.total) {
-          var total = state.volume.total || (state.volume.total = {});
-          (data.total.buckets || []).forEach(function (bucket) { total[minuteOf(bucket.minute)] = bucket; });
-        }
+        if (data.total) mergeBuckets(state.volume.total || (state.volume.total = {}), data.total.buckets);
         renderCharts();
         renderSentiment();
         break;
@@ -279,7 +284,7 @@
     state.spikes[spike.id] = before ? Object.assign({}, before, spike) : spike;
     var after = state.spikes[spike.id];
     if (eventType === "spike.opened" && !before && needsAction(after)) {
-      say("Spike alert on " + after.watch + ": " + magnitudeText(after) + ". " + (canAct ? "Decide in the alerts at the top of the war room." : ""));
+      say("Spike alert on " + after.watch + ": " + magnitudeText(after) + ". " + (canAct ? "Decide under Spike alerts." : ""));
     }
     if (eventType === "spike.updated" && before) logSpikeDecision(before, after);
     renderAlerts();
