@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
@@ -18,7 +19,7 @@ from crisiscenter.models import AuditEntry, Invitation, Membership, Organization
 class OrganizationOut(serializers.ModelSerializer):
     class Meta:
         model = Organization
-        fields = ["id", "name", "slug", "created_at"]
+        fields = ["id", "name", "slug", "on_call_roles", "created_at"]
 
 
 class UserOut(serializers.Serializer):
@@ -69,7 +70,14 @@ class OrganizationCreateIn(serializers.Serializer):
 
 
 class OrganizationUpdateIn(serializers.Serializer):
-    name = serializers.CharField(max_length=120)
+    name = serializers.CharField(max_length=120, required=False)
+    on_call_roles = serializers.ListField(child=serializers.ChoiceField(choices=Role.choices), required=False, max_length=len(Role.values),
+                                          help_text="roles whose members are notified of every spike")
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError("Send name and/or on_call_roles.")
+        return attrs
 
 
 class MembershipUpdateIn(serializers.Serializer):
@@ -128,9 +136,14 @@ class OrganizationDetailApi(APIView):
     def patch(self, request, slug):
         data = OrganizationUpdateIn(data=request.data)
         data.is_valid(raise_exception=True)
-        organization = services.organization_rename(
-            organization=request.organization, actor_membership=request.membership, name=data.validated_data["name"]
-        )
+        organization = request.organization
+        with transaction.atomic():
+            if "name" in data.validated_data:
+                organization = services.organization_rename(organization=organization, actor_membership=request.membership, name=data.validated_data["name"])
+            if "on_call_roles" in data.validated_data:
+                organization = services.organization_set_on_call_roles(
+                    organization=organization, actor_membership=request.membership, roles=data.validated_data["on_call_roles"]
+                )
         return Response(OrganizationOut(organization).data)
 
 

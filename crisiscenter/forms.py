@@ -18,6 +18,13 @@ class OrganizationRenameForm(forms.Form):
     name = forms.CharField(max_length=120, label="Organisation name")
 
 
+class OnCallRolesForm(forms.Form):
+    on_call_roles = forms.MultipleChoiceField(
+        choices=Role.choices, widget=forms.CheckboxSelectMultiple, label="On call for spikes",
+        help_text="Members with these roles are told of every spike in the app, by e-mail and in the chat channels below.",
+    )
+
+
 class InvitationForm(forms.Form):
     email = forms.EmailField(label="E-mail address")
     role = forms.ChoiceField(choices=Role.choices, initial=Role.RESPONDER)

@@ -82,6 +82,24 @@ def organization_rename(*, organization: Organization, actor_membership: Members
     return organization
 
 
+def organization_set_on_call_roles(*, organization: Organization, actor_membership: Membership, roles: list[str]) -> Organization:
+    """Choose whose members hear of every spike (in the app, by e-mail, in the chat channel)."""
+    _require_role(actor_membership, Role.ADMIN)
+    unknown = [role for role in roles if role not in Role.values]
+    if unknown:
+        raise ServiceError(f"Unknown role {unknown[0]!r}.", field="on_call_roles")
+    if not roles:
+        raise ServiceError("Choose at least one role to be on call, or spikes reach nobody's pocket.", field="on_call_roles")
+    chosen = [role for role in Role.values if role in roles]  # most powerful first, no repeats
+    with transaction.atomic():
+        before = {"on_call_roles": organization.on_call_roles}
+        organization.on_call_roles = chosen
+        organization.save(update_fields=["on_call_roles"])
+        audit_record(action="organization.on_call_roles_set", actor=actor_membership.user, organization=organization, target=organization,
+                     before=before, after={"on_call_roles": chosen})
+    return organization
+
+
 def _assignable(actor_membership: Membership, role: Role) -> bool:
     """Owners may grant any role; admins any role up to admin."""
     if actor_membership.role == Role.OWNER:

@@ -295,6 +295,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "monitoring.tasks.close_quiet_spikes",
         "schedule": 60.0,
     },
+    "prune-volume": {
+        "task": "monitoring.tasks.prune_volume",
+        "schedule": 3600.0,
+    },
 }
 # A poll holds its source this long at most (then another worker may take it over).
 SOURCE_POLL_LEASE_SECONDS = env_int("SOURCE_POLL_LEASE_SECONDS", CELERY_TASK_TIME_LIMIT + 60, minimum=10)

@@ -106,6 +106,7 @@ organization_pages = [
     path("", views.war_room, name="war-room"),
     path("settings/", views.organization_settings, name="organization-settings"),
     path("settings/chat/", views.chat_webhook_save, name="chat-webhook-save"),
+    path("settings/on-call/", views.on_call_roles_save, name="on-call-roles-save"),
     path("members/", views.members, name="members"),
     path("members/invite/", views.member_invite, name="member-invite"),
     path("members/<int:membership_id>/role/", views.member_change_role, name="member-role"),

@@ -23,6 +23,7 @@ from crisiscenter.forms import (
     AcceptWithNewAccountForm,
     AuditFilterForm,
     InvitationForm,
+    OnCallRolesForm,
     OrganizationCreateForm,
     OrganizationRenameForm,
     RoleForm,
@@ -129,7 +130,25 @@ def organization_settings(request: HttpRequest) -> HttpResponse:
 
     webhooks = {hook.kind: hook for hook in ChatWebhook.objects.for_organization(request.organization)}
     chat = [{"kind": kind, "label": label, "webhook": webhooks.get(kind)} for kind, label in ChatKind.choices]
-    return render(request, "crisiscenter/organization_settings.html", {"form": form, "chat": chat}, status=400 if form.errors else 200)
+    on_call = OnCallRolesForm(initial={"on_call_roles": request.organization.on_call_roles})
+    return render(request, "crisiscenter/organization_settings.html", {"form": form, "chat": chat, "on_call": on_call}, status=400 if form.errors else 200)
+
+
+@organization_view(Role.ADMIN)
+@require_POST
+def on_call_roles_save(request: HttpRequest) -> HttpResponse:
+    form = OnCallRolesForm(request.POST)
+    if form.is_valid():
+        try:
+            services.organization_set_on_call_roles(organization=request.organization, actor_membership=request.membership, roles=form.cleaned_data["on_call_roles"])
+        except ServiceError as error:
+            _refuse(error)
+            messages.error(request, error.message)
+        else:
+            messages.success(request, "On-call roles saved.")
+    else:
+        messages.error(request, "Choose at least one role to be on call.")
+    return redirect("organization-settings", slug=request.organization.slug)
 
 
 @organization_view(Role.ADMIN)

@@ -18,7 +18,7 @@ from crisiscenter.api_support import OrganizationRole
 from crisiscenter.errors import ServiceError
 from crisiscenter.models import Membership, Organization, Role
 from monitoring import imports, inbox_services, selectors, services, spike_alerts, spike_services, war_room
-from monitoring.models import IngestJob, JobKind, Mention, MentionNote, MentionStatus, RejectedItem, Rumour, RumourStatus, Source, SourceKind, SpikeSensitivity, SpikeStatus, VolumeBucket, Watch
+from monitoring.models import IngestJob, JobKind, Mention, MentionNote, MentionStatus, RejectedItem, Rumour, RumourStatus, Source, SourceKind, SpikeSensitivity, SpikeStatus, Watch
 from playbooks import incident_selectors
 
 
@@ -738,24 +738,36 @@ class AuthorDetailApi(_MonitoringView):
         return Response(history)
 
 
-class VolumeBucketOut(serializers.ModelSerializer):
+class VolumeBucketOut(serializers.Serializer):
+    minute = serializers.DateTimeField(help_text="the bucket's start")
+    resolution = serializers.IntegerField(help_text="minutes a bucket: 1, 5 or 60")
+    mentions = serializers.IntegerField()
+    positive = serializers.IntegerField()
+    neutral = serializers.IntegerField()
+    negative = serializers.IntegerField()
     average_sentiment = serializers.FloatField()
-
-    class Meta:
-        model = VolumeBucket
-        fields = ["minute", "mentions", "positive", "neutral", "negative", "average_sentiment", "reach_sum"]
+    reach_sum = serializers.IntegerField()
 
 
 class VolumeApi(_MonitoringView):
-    """Mentions per minute (one watch, or the whole organisation), with sentiment and reach."""
+    """Mentions per bucket (one watch, or the whole organisation), with sentiment and reach:
+    per minute for the last hours, per 5 minutes for the last week, per hour beyond."""
 
     required_roles = {"GET": Role.VIEWER}
 
-    @extend_schema(parameters=[OpenApiParameter("watch", int), OpenApiParameter("minutes", int)], responses=VolumeBucketOut(many=True))
+    @extend_schema(
+        parameters=[OpenApiParameter("watch", int), OpenApiParameter("minutes", int), OpenApiParameter("resolution", int, enum=[1, 5, 60])],
+        responses=VolumeBucketOut(many=True),
+    )
     def get(self, request, slug):
         filters = _filters(request)
-        minutes = _number(request, "minutes", 60, minimum=1, maximum=7 * 24 * 60)
-        series = selectors.volume_series(organization_id=request.organization.pk, watch_id=filters.watch, minutes=minutes)
+        minutes = _number(request, "minutes", 60, minimum=1, maximum=max(selectors.MINUTES_BY_RESOLUTION.values()))
+        resolution = _number(request, "resolution", 0, minimum=0, maximum=60) or None
+        if resolution is not None and resolution not in selectors.MINUTES_BY_RESOLUTION:
+            raise exceptions.ValidationError({"resolution": ["must be 1, 5 or 60 (minutes)"]})
+        if resolution is not None and minutes > selectors.MINUTES_BY_RESOLUTION[resolution]:
+            raise exceptions.ValidationError({"minutes": [f"at {resolution}-minute resolution, at most {selectors.MINUTES_BY_RESOLUTION[resolution]}"]})
+        series = selectors.volume_series(organization_id=request.organization.pk, watch_id=filters.watch, minutes=minutes, resolution=resolution)
         return Response(VolumeBucketOut(series, many=True).data)
 
 

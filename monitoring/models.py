@@ -354,6 +354,38 @@ class VolumeBucket(OrganizationOwned):
         return self.sentiment_sum / self.mentions if self.mentions else 0.0
 
 
+class Resolution(models.IntegerChoices):
+    FIVE_MINUTES = 5, "5 minutes"
+    HOUR = 60, "1 hour"
+
+
+class VolumeRollup(OrganizationOwned):
+    """The minute buckets added up to 5-minute and hourly ones, as the pipeline stores them
+    (the same batch, the same statement), so long ranges are read without summing minutes and
+    outlive the minutes' retention (settings.VOLUME_RETENTION_DAYS)."""
+
+    watch = models.ForeignKey(Watch, null=True, blank=True, on_delete=models.CASCADE, related_name="rollups")
+    resolution = models.PositiveSmallIntegerField(choices=Resolution.choices)
+    start = models.DateTimeField()
+    mentions = models.PositiveIntegerField(default=0)
+    positive = models.PositiveIntegerField(default=0)
+    neutral = models.PositiveIntegerField(default=0)
+    negative = models.PositiveIntegerField(default=0)
+    sentiment_sum = models.FloatField(default=0.0)
+    reach_sum = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        default_manager_name = "unscoped"
+        ordering = ["start"]
+        constraints = [
+            models.UniqueConstraint(fields=["watch", "resolution", "start"], condition=Q(watch__isnull=False), name="rollup_watch_start"),
+            models.UniqueConstraint(fields=["organization", "resolution", "start"], condition=Q(watch__isnull=True), name="rollup_org_start"),
+        ]
+
+    def average_sentiment(self) -> float:
+        return self.sentiment_sum / self.mentions if self.mentions else 0.0
+
+
 class SpikeStatus(models.TextChoices):
     OPEN = "open", "Open"
     CLOSED = "closed", "Closed"

@@ -31,7 +31,7 @@ from django.utils import timezone
 from crisiscenter.realtime import broadcast_to_organization
 from monitoring import enrich, queries
 from monitoring.drafts import Rejected, clean_draft, storable, without_nul
-from monitoring.models import IngestJob, Mention, MentionMatch, MentionStatus, RejectedItem, Sentiment, Source, VolumeBucket, Watch
+from monitoring.models import IngestJob, Mention, MentionMatch, MentionStatus, RejectedItem, Sentiment, Source, VolumeBucket, VolumeRollup, Watch
 
 # Live events carry at most this many mentions; screens fetch the rest if they want them.
 EVENT_SAMPLE = 20
@@ -219,45 +219,60 @@ def _insert_matches(*, organization_id: int, rows: list[dict], inserted: dict[st
     )
 
 
+ROLLUP_RESOLUTIONS = (5, 60)  # minutes; monitoring.models.Resolution
+
+
+def _bucket_start(moment: datetime, minutes: int) -> datetime:
+    moment = moment.replace(second=0, microsecond=0)
+    return moment.replace(minute=moment.minute - moment.minute % minutes) if minutes < 60 else moment.replace(minute=0)
+
+
 def _bump_counters(*, organization_id: int, rows: list[dict]) -> None:
-    """Add the new mentions to their per-minute buckets (per watch, and the organisation's total)."""
-    totals: dict[tuple[int | None, datetime], list] = defaultdict(lambda: [0, 0, 0, 0, 0.0, 0])
+    """Add the new mentions to their volume buckets — per watch and the organisation's total;
+    per minute, and rolled up per 5 minutes and per hour — in one upsert per table and scope."""
+    totals: dict[tuple[int | None, int, datetime], list] = defaultdict(lambda: [0, 0, 0, 0, 0.0, 0])
     for row in rows:
-        minute = row["posted_at"].replace(second=0, microsecond=0)
         label = row["sentiment_label"]
-        for watch_id in [None, *row["watch_ids"]]:
-            bucket = totals[(watch_id, minute)]
-            bucket[0] += 1
-            bucket[1] += label == Sentiment.POSITIVE
-            bucket[2] += label == Sentiment.NEUTRAL
-            bucket[3] += label == Sentiment.NEGATIVE
-            bucket[4] += row["sentiment"]
-            bucket[5] += row["reach"]
+        values = (1, label == Sentiment.POSITIVE, label == Sentiment.NEUTRAL, label == Sentiment.NEGATIVE, row["sentiment"], row["reach"])
+        for resolution in (1, *ROLLUP_RESOLUTIONS):
+            start = _bucket_start(row["posted_at"], resolution)
+            for watch_id in [None, *row["watch_ids"]]:
+                bucket = totals[(watch_id, resolution, start)]
+                for index, value in enumerate(values):
+                    bucket[index] += value
     if not totals:
         return
+    # A fixed order (minutes, then the rollups; the organisation's rows first, then by watch and
+    # time) so two workers updating the same buckets lock them in the same order, never deadlocking.
+    keys = sorted(totals, key=lambda key: (key[1], key[0] is not None, key[0] or 0, key[2]))
+    minutes = [key for key in keys if key[1] == 1]
+    rollups = [key for key in keys if key[1] != 1]
+    _upsert(VolumeBucket._meta.db_table, "minute", False, organization_id, minutes, totals)
+    _upsert(VolumeRollup._meta.db_table, "start", True, organization_id, rollups, totals)
+
+
+def _upsert(table: str, time_column: str, with_resolution: bool, organization_id: int, keys: list[tuple], totals: dict) -> None:
     adapt = connection.ops.adapt_datetimefield_value
-    table = VolumeBucket._meta.db_table
-    columns = "organization_id, watch_id, minute, mentions, positive, neutral, negative, sentiment_sum, reach_sum"
+    resolution = ["resolution"] if with_resolution else []
+    columns = ", ".join(["organization_id", "watch_id", *resolution, time_column, "mentions", "positive", "neutral", "negative", "sentiment_sum", "reach_sum"])
     update = (
         "DO UPDATE SET mentions = {t}.mentions + excluded.mentions, positive = {t}.positive + excluded.positive, "
         "neutral = {t}.neutral + excluded.neutral, negative = {t}.negative + excluded.negative, "
         "sentiment_sum = {t}.sentiment_sum + excluded.sentiment_sum, reach_sum = {t}.reach_sum + excluded.reach_sum"
     ).format(t=table)
-    # A fixed order (organisation row first, then by watch and minute) so two workers updating
-    # the same buckets lock them in the same order and never deadlock.
-    keys = sorted(totals, key=lambda key: (key[0] is not None, key[0] or 0, key[1]))
     for scope, condition, conflict in (
-        ([key for key in keys if key[0] is None], "watch_id IS NULL", "(organization_id, minute)"),
-        ([key for key in keys if key[0] is not None], "watch_id IS NOT NULL", "(watch_id, minute)"),
+        ([key for key in keys if key[0] is None], "watch_id IS NULL", ", ".join(["organization_id", *resolution, time_column])),
+        ([key for key in keys if key[0] is not None], "watch_id IS NOT NULL", ", ".join(["watch_id", *resolution, time_column])),
     ):
         if not scope:
             continue
-        values = [(organization_id, watch_id, adapt(minute), *totals[(watch_id, minute)]) for watch_id, minute in scope]
+        values = [(organization_id, watch_id, *([minutes] if with_resolution else []), adapt(start), *totals[(watch_id, minutes, start)]) for watch_id, minutes, start in scope]
+        width = len(values[0])
         with connection.cursor() as cursor:
-            placeholder = "(" + ", ".join(["%s"] * 9) + ")"
+            placeholder = "(" + ", ".join(["%s"] * width) + ")"
             cursor.execute(
                 f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholder] * len(values))} "
-                f"ON CONFLICT {conflict} WHERE {condition} {update}",
+                f"ON CONFLICT ({conflict}) WHERE {condition} {update}",
                 [value for row in values for value in row],
             )
 

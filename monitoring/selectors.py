@@ -16,7 +16,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from monitoring.models import IngestJob, Mention, MentionNote, MentionStatus, RejectedItem, Rumour, Sentiment, Source, Spike, SpikeStatus, Tag, VolumeBucket, Watch
+from monitoring.models import IngestJob, Mention, MentionNote, MentionStatus, RejectedItem, Rumour, Sentiment, Source, Spike, SpikeStatus, Tag, VolumeBucket, VolumeRollup, Watch
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -281,12 +281,32 @@ def rumour_of(*, organization_id: int, rumour_id: int) -> Rumour | None:
     return rumours_of(organization_id=organization_id).filter(pk=rumour_id).first()
 
 
-def volume_series(*, organization_id: int, watch_id: int | None = None, minutes: int = 60, now: datetime | None = None) -> list[VolumeBucket]:
+# The finest resolution a range is read at: minutes for the live hours, then 5 minutes, then hours.
+MINUTES_BY_RESOLUTION = {1: 6 * 60, 5: 7 * 24 * 60, 60: 2 * 365 * 24 * 60}
+
+
+def volume_resolution(minutes: int) -> int:
+    return next(resolution for resolution, longest in MINUTES_BY_RESOLUTION.items() if minutes <= longest)
+
+
+def volume_series(
+    *, organization_id: int, watch_id: int | None = None, minutes: int = 60, resolution: int | None = None, now: datetime | None = None
+) -> list[dict]:
+    """Mentions per bucket (``minute`` is the bucket's start) over the last ``minutes``, at
+    ``resolution`` minutes a bucket (default: the finest that suits the range)."""
     now = now or timezone.now()
+    resolution = resolution or volume_resolution(minutes)
     start = (now - timedelta(minutes=minutes)).replace(second=0, microsecond=0)
-    queryset = VolumeBucket.objects.for_organization(organization_id).filter(minute__gte=start)
+    columns = ("mentions", "positive", "neutral", "negative", "sentiment_sum", "reach_sum")
+    if resolution == 1:
+        queryset = VolumeBucket.objects.for_organization(organization_id).filter(minute__gte=start).order_by("minute").values("minute", *columns)
+    else:
+        queryset = (
+            VolumeRollup.objects.for_organization(organization_id).filter(resolution=resolution, start__gte=start).order_by("start")
+            .values(*columns, minute=F("start"))
+        )
     queryset = queryset.filter(watch_id=watch_id) if watch_id is not None else queryset.filter(watch__isnull=True)
-    return list(queryset.order_by("minute"))
+    return [{**row, "resolution": resolution, "average_sentiment": row["sentiment_sum"] / row["mentions"] if row["mentions"] else 0.0} for row in queryset]
 
 
 def authors(*, organization_id: int, incident_id: int | None = None, since: datetime | None = None, order: str = "reach", limit: int = 20) -> list[dict]:

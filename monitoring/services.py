@@ -22,7 +22,7 @@ from crisiscenter.errors import NotAllowed, ServiceError
 from crisiscenter.models import Membership, Organization, Role
 from crisiscenter.realtime import broadcast_to_organization
 from monitoring import imports, pipeline, queries
-from monitoring.models import POLLED_KINDS, IngestJob, JobKind, JobStatus, Source, SourceKind, SpikeSensitivity, Watch
+from monitoring.models import POLLED_KINDS, IngestJob, JobKind, JobStatus, Source, SourceKind, SpikeSensitivity, VolumeBucket, VolumeRollup, Watch
 from monitoring.sources import ADAPTERS, adapter_for
 from monitoring.sources.base import SourceError, WatchSpec
 
@@ -639,3 +639,24 @@ def jobs_resume_stalled(*, now=None) -> list[int]:
         if IngestJob.unscoped.filter(pk=job_id, next_step_at__lt=now - timedelta(seconds=settings.INGEST_JOB_STALL_SECONDS)).update(next_step_at=now):
             resumed.append(job_id)
     return resumed
+
+
+def volume_prune(now=None, *, chunk: int = 10_000) -> dict[int, int]:
+    """Delete buckets older than their resolution is kept (settings.VOLUME_RETENTION_DAYS), in
+    chunks so a long-neglected table never holds one huge lock. Across tenants on purpose: a beat task."""
+    now = now or timezone.now()
+    deleted = {}
+    for resolution, days in settings.VOLUME_RETENTION_DAYS.items():
+        cutoff = now - timedelta(days=days)
+        if resolution == 1:
+            old = VolumeBucket.unscoped.filter(minute__lt=cutoff)
+        else:
+            old = VolumeRollup.unscoped.filter(resolution=resolution, start__lt=cutoff)
+        total = 0
+        while True:
+            ids = list(old.values_list("pk", flat=True)[:chunk])
+            if not ids:
+                break
+            total += old.model.unscoped.filter(pk__in=ids).delete()[0]
+        deleted[resolution] = total
+    return deleted

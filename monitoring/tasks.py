@@ -101,3 +101,9 @@ def close_quiet_spikes() -> int:
     for organization_id in organizations:
         detect_spikes.delay(organization_id)
     return len(organizations)
+
+
+@shared_task(ignore_result=True)
+def prune_volume() -> dict:
+    """Beat: drop volume buckets past their resolution's retention."""
+    return services.volume_prune()

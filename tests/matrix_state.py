@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from types import SimpleNamespace
 
-from crisiscenter.models import Invitation, Membership
+from crisiscenter.models import Invitation, Membership, Organization
 from monitoring.models import IngestJob, Mention, MentionNote, Rumour, Source, Spike, Watch
 from playbooks.models import (
     Incident,
@@ -136,6 +136,10 @@ def rumour_field(field: str) -> Callable[[SimpleNamespace], object]:
 
 def rumour_mention_ids(world) -> list[int]:
     return sorted(world.rumour.mentions.values_list("pk", flat=True))
+
+
+def acme_on_call_roles(world) -> list[str]:
+    return Organization.objects.get(pk=world.org_a.pk).on_call_roles
 
 
 def spike_field(field: str) -> Callable[[SimpleNamespace], object]:

@@ -115,6 +115,10 @@ CALLS = [
     ),
     *(Call("api-organization", method, f"{ACME}/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
     Call("api-organization", "PATCH", f"{ACME}/", Role.ADMIN, 200, body={"name": "Acme Foods Ltd"}, state=state.acme_name),
+    Call(
+        "api-organization", "PATCH", f"{ACME}/", Role.ADMIN, 200, body={"on_call_roles": ["owner", "responder"]}, state=state.acme_on_call_roles,
+        variant="on-call",
+    ),
     *(Call("api-members", method, f"{ACME}/members/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
     *(Call("api-member", method, f"{ACME}/members/{{frank}}/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
     Call("api-member", "PATCH", f"{ACME}/members/{{frank}}/", Role.ADMIN, 200, body={"role": "manager"}, state=state.frank_role),

@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from crisiscenter.models import AuditEntry
 from monitoring import imports, inbox_services, pipeline
@@ -585,9 +586,66 @@ def test_the_volume_window_leaves_older_minutes_out(inbox, dave, api_client_for)
     assert sum(bucket["mentions"] for bucket in response.json()) == 2  # worst and news
 
 
-@pytest.mark.parametrize("minutes", ["0", "10081", "an hour", "-5", "²"])
+@pytest.mark.parametrize("minutes", ["0", str(2 * 365 * 24 * 60 + 1), "an hour", "-5", "²"])
 def test_an_invalid_volume_window_is_a_400(inbox, dave, api_client_for, minutes):
     assert error_fields(api_client_for(dave).get(f"{ACME}/volume/", {"minutes": minutes})) == ["minutes"]
+
+
+@pytest.mark.parametrize("resolution", [5, 60])
+def test_the_rollups_add_up_to_the_minutes(inbox, dave, api_client_for, resolution):
+    minutes = api_client_for(dave).get(f"{ACME}/volume/", {"minutes": 120, "resolution": 1}).json()
+    rolled = api_client_for(dave).get(f"{ACME}/volume/", {"minutes": 180, "resolution": resolution}).json()
+
+    assert {bucket["resolution"] for bucket in rolled} == {resolution}
+    for field in ("mentions", "positive", "neutral", "negative", "reach_sum"):
+        assert sum(bucket[field] for bucket in rolled) == sum(bucket[field] for bucket in minutes), field
+    assert all(parse_datetime(bucket["minute"]).minute % resolution == 0 for bucket in rolled)
+    of_watch = api_client_for(dave).get(f"{ACME}/volume/", {"minutes": 180, "resolution": resolution, "watch": inbox.watch.pk}).json()
+    assert sum(bucket["mentions"] for bucket in of_watch) == 2
+
+
+def test_a_long_range_is_read_from_the_rollups(inbox, dave, api_client_for):
+    week = api_client_for(dave).get(f"{ACME}/volume/", {"minutes": 7 * 24 * 60}).json()
+    year = api_client_for(dave).get(f"{ACME}/volume/", {"minutes": 365 * 24 * 60}).json()
+
+    assert {bucket["resolution"] for bucket in week} == {5} and {bucket["resolution"] for bucket in year} == {60}
+    assert sum(bucket["mentions"] for bucket in year) == len(inbox.all)
+
+
+@pytest.mark.parametrize("query", [{"resolution": 7}, {"resolution": "hourly"}, {"resolution": 1, "minutes": 7 * 24 * 60}])
+def test_an_invalid_volume_resolution_is_a_400(inbox, dave, api_client_for, query):
+    response = api_client_for(dave).get(f"{ACME}/volume/", query)
+    assert response.status_code == 400 and set(error_fields(response)) <= {"resolution", "minutes"}
+
+
+def test_old_buckets_go_by_their_resolutions_retention(inbox, settings):
+    from monitoring.models import VolumeBucket, VolumeRollup
+
+    settings.VOLUME_RETENTION_DAYS = {1: 14, 5: 90, 60: 730}
+    later = timezone.now() + timedelta(days=20)
+    kept_rollups = VolumeRollup.unscoped.count()
+
+    deleted = monitoring_services.volume_prune(now=later, chunk=2)
+
+    assert deleted[1] > 0 and not VolumeBucket.unscoped.exists()  # minutes past 14 days: gone, in chunks of 2
+    assert VolumeRollup.unscoped.count() == kept_rollups  # 5-minute and hourly buckets stay
+    monitoring_services.volume_prune(now=timezone.now() + timedelta(days=100))
+    assert set(VolumeRollup.unscoped.values_list("resolution", flat=True)) == {60}
+
+
+def test_the_migration_rolls_up_the_minutes_stored_before_it(inbox):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from monitoring.models import VolumeRollup
+
+    expected = sorted(VolumeRollup.unscoped.values_list("watch_id", "resolution", "start", "mentions", "negative"), key=str)
+    VolumeRollup.unscoped.all().delete()
+
+    import_module("monitoring.migrations.0006_volume_rollups").backfill(apps, None)
+
+    assert sorted(VolumeRollup.unscoped.values_list("watch_id", "resolution", "start", "mentions", "negative"), key=str) == expected
 
 
 # --- Tags -------------------------------------------------------------------------------------

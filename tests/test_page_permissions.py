@@ -159,6 +159,10 @@ PAGES = [
         "chat-webhook-save", "POST", f"{ACME}/settings/chat/", Role.ADMIN, 302,
         data={"kind": "slack", "url": SLACK_URL}, redirect=f"{ACME}/settings/", state=_acme_chat_webhooks,
     ),
+    Page(
+        "on-call-roles-save", "POST", f"{ACME}/settings/on-call/", Role.ADMIN, 302,
+        data={"on_call_roles": ["owner", "responder"]}, redirect=f"{ACME}/settings/", state=state.acme_on_call_roles,
+    ),
     Page("audit-log", "GET", f"{ACME}/audit/", Role.ADMIN, 200),
     # Everyone reads and clears only their own notifications (every member has one unread).
     Page("notifications", "GET", f"{ACME}/notifications/", Role.VIEWER, 200),

@@ -304,3 +304,18 @@ def test_on_call_members_are_of_this_organisation_only(org_a, org_b, alice_membe
     org_a.on_call_roles = ["owner", "no-such-role"]
     assert spike_alerts.on_call_members(org_a) == [alice_membership.user]
     assert Role.OWNER in org_b.on_call_roles
+
+
+def test_admins_choose_the_on_call_roles_audited(org_a, erin_membership, bob_membership):
+    from crisiscenter import services as tenancy_services
+    from crisiscenter.models import AuditEntry
+
+    tenancy_services.organization_set_on_call_roles(organization=org_a, actor_membership=erin_membership, roles=["responder", "owner", "owner"])
+
+    assert org_a.on_call_roles == ["owner", "responder"]
+    assert AuditEntry.objects.for_organization(org_a).get(action="organization.on_call_roles_set").after == {"on_call_roles": ["owner", "responder"]}
+    with pytest.raises(NotAllowed):
+        tenancy_services.organization_set_on_call_roles(organization=org_a, actor_membership=bob_membership, roles=["owner"])
+    for roles in ([], ["root"]):
+        with pytest.raises(ServiceError):
+            tenancy_services.organization_set_on_call_roles(organization=org_a, actor_membership=erin_membership, roles=roles)
