@@ -278,10 +278,24 @@ class SpikeDetector:
         return count
 
     def _onset(self, state: DetectorState, baseline: float) -> int:
-        """The first minute of the window that already ran well above the baseline."""
-        threshold = max(self.sensitivity.ratio * baseline, 1)
-        above = [minute for minute, count in sorted(state.counts.items()) if count >= threshold]
-        return above[0] if above else state.latest
+        """The minute the surge began: where a jump from the baseline rate to a higher one
+        explains the window best (the Poisson change point), so a lone post a quarter of an
+        hour before a burst does not count as its start."""
+        minutes = sorted(state.counts)
+        if not minutes:
+            return state.latest
+        best_minute, best_score = minutes[-1], -math.inf
+        after = 0
+        for minute in reversed(range(minutes[0], state.latest + 1)):
+            after += state.counts.get(minute, 0)
+            length = state.latest - minute + 1
+            rate = after / length
+            if rate <= baseline or not state.counts.get(minute):
+                continue  # a surge starts on a minute with posts, above the usual rate
+            score = after * math.log(rate / baseline) - (rate - baseline) * length
+            if score > best_score:
+                best_minute, best_score = minute, score
+        return best_minute
 
     @staticmethod
     def _change(kind: str, spike: SpikeState, window_count: int, expected: float, baseline: float, ended: int | None = None) -> Change:

@@ -227,3 +227,16 @@ def test_seven_days_of_real_hourly_x_counts_are_a_rhythm_not_a_crisis():
             alerts += [change for change in detector.observe(state, {first + offset: share}) if change.kind == "opened"]
 
     assert len(alerts) <= 1
+
+
+def test_a_lone_post_before_a_burst_is_not_taken_for_its_start():
+    """On a nearly silent watch, one post a quarter of an hour early would otherwise be 'above
+    the baseline' and stretch the spike back to it; the surge starts where the rate jumps."""
+    detector, state = SpikeDetector(), DetectorState()
+    silence = {START + minute: (1 if minute % 97 == 0 else 0) for minute in range(180)}
+    detector.observe(state, silence)
+    lone, burst = START + 185, START + 200
+    changes = detector.observe(state, {lone: 1, **{burst + minute: 12 for minute in range(5)}})
+
+    [change] = [change for change in changes if change.kind == "opened"]
+    assert change.started == burst
