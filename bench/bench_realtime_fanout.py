@@ -24,74 +24,13 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import support  # noqa: E402
+
+ROOT = support.ROOT
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
 CLIENT_COUNTS = [int(n) for n in os.environ.get("BENCH_CLIENTS", "200,1000").split(",")]
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "15"))
-
-REFERENCE_SERVER = r'''
-import asyncio, sys, redis.asyncio as redis, websockets
-clients = set()
-async def handler(socket):
-    clients.add(socket)
-    try:
-        await socket.wait_closed()
-    finally:
-        clients.discard(socket)
-async def relay():
-    pubsub = redis.Redis.from_url(sys.argv[2]).pubsub()
-    await pubsub.subscribe("bench-reference")
-    async for message in pubsub.listen():
-        if message["type"] == "message":
-            websockets.broadcast(clients, message["data"].decode())
-async def main():
-    async with websockets.serve(handler, "127.0.0.1", int(sys.argv[1]), max_queue=None):
-        await relay()
-asyncio.run(main())
-'''
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"port {port} did not open")
-
-
-async def connect_all(url: str, count: int, headers: dict[str, str], expect_ready: bool):
-    import websockets
-
-    sockets = []
-    for start in range(0, count, 50):  # in waves, as browsers would arrive
-        batch = await asyncio.gather(
-            *(websockets.connect(url, additional_headers=headers, max_queue=None, open_timeout=60) for _ in range(start, min(count, start + 50)))
-        )
-        if expect_ready:
-            await asyncio.gather(*(socket.recv() for socket in batch))
-        sockets.extend(batch)
-    return sockets
-
 
 async def measure(sockets, send_round) -> list[float]:
     """Run ROUNDS sends; return the latency (s) of every delivery to every socket."""
@@ -140,8 +79,6 @@ def main() -> bool:
     data_dir = Path(tempfile.mkdtemp(prefix="bench-realtime-"))
     env = setup_django(data_dir)
 
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
     from django.db import transaction
 
     from crisiscenter.models import Membership, Organization, Role, User
@@ -150,30 +87,22 @@ def main() -> bool:
     organization = Organization.objects.create(name="Bench", slug="bench")
     user = User.objects.create_user("bench-user", password="not-used-by-the-bench-0123")
     Membership.unscoped.create(organization=organization, user=user, role=Role.RESPONDER)
-    session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session.save()
+    session_key = support.member_session(user)
 
-    app_port, reference_port = free_port(), free_port()
-    app_server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "crisiscenter.asgi:application", "--port", str(app_port), "--no-access-log", "--log-level", "warning"],
-        cwd=ROOT, env=env,
-    )
-    reference_server = subprocess.Popen([sys.executable, "-c", REFERENCE_SERVER, str(reference_port), REDIS_URL], cwd=ROOT, env=env)
+    app_port, reference_port = support.processes.free_port(), support.processes.free_port()
+    app_server = support.start_websocket_server(env, app_port)
+    reference_server = support.start_reference_server(env, reference_port, REDIS_URL)
     ok = True
     try:
-        wait_for_port(app_port, app_server)
-        wait_for_port(reference_port, reference_server)
+        support.wait_for_port(app_port, app_server)
+        support.wait_for_port(reference_port, reference_server)
         publisher = redis.Redis.from_url(REDIS_URL)
 
         async def run(count: int):
-            app_sockets = await connect_all(
-                f"ws://127.0.0.1:{app_port}/ws/orgs/bench/", count,
-                {"Cookie": f"sessionid={session.session_key}", "Origin": "http://127.0.0.1"}, expect_ready=True,
+            app_sockets = await support.connect_all(
+                f"ws://127.0.0.1:{app_port}/ws/orgs/bench/", count, support.member_headers(session_key), expect_ready=True,
             )
-            reference_sockets = await connect_all(f"ws://127.0.0.1:{reference_port}/", count, {}, expect_ready=False)
+            reference_sockets = await support.connect_all(f"ws://127.0.0.1:{reference_port}/", count, {}, expect_ready=False)
 
             async def send_app(round_number: int) -> float:
                 def commit():
@@ -186,7 +115,7 @@ def main() -> bool:
 
             async def send_reference(round_number: int) -> float:
                 started = time.perf_counter()
-                await asyncio.to_thread(publisher.publish, "bench-reference", json.dumps({"round": round_number}))
+                await asyncio.to_thread(publisher.publish, support.REFERENCE_CHANNEL, json.dumps({"round": round_number}))
                 return started
 
             app = await measure(app_sockets, send_app)
@@ -200,20 +129,14 @@ def main() -> bool:
         for count in CLIENT_COUNTS:
             app, reference = asyncio.run(run(count))
             for label, values in (("crisiscenter (channels_redis)", app), ("reference (redis pub/sub → websockets)", reference)):
-                print(f"{count:>8} {label:<40} {percentile(values, .5)*1000:>8.1f} {percentile(values, .95)*1000:>8.1f} "
-                      f"{percentile(values, .99)*1000:>8.1f} {max(values)*1000:>8.1f}")
+                print(f"{count:>8} {label:<40} {support.percentile(values, .5)*1000:>8.1f} {support.percentile(values, .95)*1000:>8.1f} "
+                      f"{support.percentile(values, .99)*1000:>8.1f} {max(values)*1000:>8.1f}")
             ratio = statistics.median(app) / max(statistics.median(reference), 1e-6)
             target = (0.95, 1.0) if count <= 200 else (0.99, 2.0)
-            achieved = percentile(app, target[0])
+            achieved = support.percentile(app, target[0])
             verdict = "meets" if achieved <= target[1] else "MISSES"
             ok &= achieved <= target[1]
             print(f"{count:>8} ratio of medians app/reference: {ratio:.1f}x; target p{int(target[0]*100)} ≤ {target[1]:.0f} s: {verdict} ({achieved*1000:.0f} ms)")
     finally:
-        for server in (app_server, reference_server):
-            server.terminate()
-            try:
-                server.wait(10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(10)
+        support.stop_servers(app_server, reference_server)
     return ok

@@ -1,5 +1,7 @@
 """Helpers for the benchmarks that need a PostgreSQL database of their own (bench_ingest,
-bench_inbox). Not a benchmark itself: bench/run.py only runs ``bench_*.py``.
+bench_inbox, bench_spike_detection, bench_spike_to_screen), and for those that drive the
+production WebSocket process with many clients (bench_realtime_fanout,
+bench_spike_to_screen). Not a benchmark itself: bench/run.py only runs ``bench_*.py``.
 
 Each of those benchmarks configures Django for its own throwaway database, and run.py runs
 every benchmark in one interpreter, where Django can be set up only once. So their
@@ -10,10 +12,13 @@ it succeeded.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import os
+import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone as dt_timezone
 from pathlib import Path
@@ -171,3 +176,101 @@ def copy_text(value: object) -> str:
     if value is None:
         return "\\N"
     return str(value).translate(_COPY_ESCAPES)
+
+
+# --- WebSocket servers and clients ------------------------------------------------------------
+
+# The floor for "Redis to N sockets" on this machine, without Django or Channels: a bare
+# ``websockets`` server that subscribes to one Redis pub/sub channel and forwards each message
+# to all its sockets. Arguments: port, Redis URL, channel.
+REFERENCE_CHANNEL = "bench-reference"
+REFERENCE_SERVER = r'''
+import asyncio, sys, redis.asyncio as redis, websockets
+clients = set()
+async def handler(socket):
+    clients.add(socket)
+    try:
+        await socket.wait_closed()
+    finally:
+        clients.discard(socket)
+async def relay():
+    pubsub = redis.Redis.from_url(sys.argv[2]).pubsub()
+    await pubsub.subscribe(sys.argv[3])
+    async for message in pubsub.listen():
+        if message["type"] == "message":
+            websockets.broadcast(clients, message["data"].decode())
+async def main():
+    async with websockets.serve(handler, "127.0.0.1", int(sys.argv[1]), max_queue=None):
+        await relay()
+asyncio.run(main())
+'''
+
+
+def start_websocket_server(env: dict[str, str], port: int) -> subprocess.Popen:
+    """The production WebSocket process: the Procfile's ``websocket`` (uvicorn + Channels) on 127.0.0.1."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "crisiscenter.asgi:application", "--port", str(port), "--no-access-log", "--log-level", "warning"],
+        cwd=ROOT, env=env,
+    )
+
+
+def start_reference_server(env: dict[str, str], port: int, redis_url: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", REFERENCE_SERVER, str(port), redis_url, REFERENCE_CHANNEL], cwd=ROOT, env=env)
+
+
+def stop_servers(*servers: subprocess.Popen) -> None:
+    for server in servers:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(10)
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"port {port} did not open")
+
+
+def member_session(user) -> str:
+    """A logged-in session for ``user`` in the database the servers read: its key, for the
+    ``sessionid`` cookie of every socket that user opens."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.save()
+    return session.session_key
+
+
+def member_headers(session_key: str) -> dict[str, str]:
+    """What a browser of an allowed origin sends with the WebSocket handshake."""
+    return {"Cookie": f"sessionid={session_key}", "Origin": "http://127.0.0.1"}
+
+
+async def connect_all(url: str, count: int, headers: dict[str, str], expect_ready: bool):
+    """``count`` open sockets to ``url``; with ``expect_ready``, each has had its
+    ``connection.ready`` (so its consumer has joined the organisation's group)."""
+    import websockets
+
+    sockets = []
+    for start in range(0, count, 50):  # in waves, as browsers would arrive
+        batch = await asyncio.gather(
+            *(websockets.connect(url, additional_headers=headers, max_queue=None, open_timeout=60) for _ in range(start, min(count, start + 50)))
+        )
+        if expect_ready:
+            await asyncio.gather(*(client.recv() for client in batch))
+        sockets.extend(batch)
+    return sockets
