@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import time
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+
+logger = logging.getLogger(__name__)
 
 STALE_SECONDS = 120
 ANNOUNCE_EVERY_SECONDS = 1.0
@@ -85,10 +88,24 @@ def members(organization_id: int) -> list[dict]:
     return sorted(({"user_id": user_id, "name": name} for user_id, name in people.items()), key=lambda person: (person["name"].lower(), person["user_id"]))
 
 
-# The consumer's side, off the event loop (Redis calls block).
-ajoin = sync_to_async(join, thread_sensitive=False)
-aleave = sync_to_async(leave, thread_sensitive=False)
-amembers = sync_to_async(members, thread_sensitive=False)
+def _forgiving(function, fallback=None):
+    """For the consumer, off the event loop (Redis calls block); presence is a nicety, so a
+    Redis hiccup costs the list, never the socket."""
+    run = sync_to_async(function, thread_sensitive=False)
+
+    async def call(*args, **kwargs):
+        try:
+            return await run(*args, **kwargs)
+        except Exception:
+            logger.exception("War-room presence is unavailable")
+            return fallback() if fallback else None
+
+    return call
+
+
+ajoin = _forgiving(join)
+aleave = _forgiving(leave)
+amembers = _forgiving(members, fallback=list)
 
 
 _pending: dict[int, asyncio.Task] = {}

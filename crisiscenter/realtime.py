@@ -14,6 +14,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
@@ -61,8 +62,33 @@ def send_now(group: str, event: dict[str, Any]) -> None:
         logger.exception("Could not broadcast %s to %s", event.get("type"), group)
 
 
+# Events a page applies as they come; any other event changes what a page would read anew.
+APPLIED_AS_THEY_COME = frozenset({"mentions.ingested", "volume.updated", "presence.changed"})
+
+
+def _generation_key(organization_slug: str) -> str:
+    return f"realtime:generation:{organization_slug}"
+
+
+def state_generation(organization_slug: str) -> int:
+    """Moves on with every state-changing event of the organisation (before it is sent), so a
+    read shared between screens (monitoring.war_room) is never older than an event they saw."""
+    return cache.get(_generation_key(organization_slug), 0)
+
+
+def _next_generation(organization_slug: str) -> None:
+    try:
+        cache.incr(_generation_key(organization_slug))
+    except ValueError:
+        cache.add(_generation_key(organization_slug), 1, timeout=None)
+    except Exception:  # a dead cache must never fail the write that produced the event
+        logger.exception("Could not move the state generation of %s on", organization_slug)
+
+
 def broadcast_on_commit(*, group: str, event: dict[str, Any], using: str | None = None) -> None:
     """Broadcast ``event`` to ``group`` once the current transaction commits (at once outside one)."""
+    if event.get("type") not in APPLIED_AS_THEY_COME and event.get("organization"):
+        transaction.on_commit(lambda: _next_generation(event["organization"]), using=using)
     transaction.on_commit(lambda: send_now(group, event), using=using)
 
 

@@ -315,7 +315,7 @@ MONITORING_HIGH_REACH = env_int("MONITORING_HIGH_REACH", 10_000, minimum=1)
 # and detection, 5-minute buckets for the weeks after, hours for the reviews of the year.
 VOLUME_RETENTION_DAYS = {
     1: env_int("VOLUME_RETENTION_MINUTE_DAYS", 14, minimum=2),
-    5: env_int("VOLUME_RETENTION_FIVE_MINUTE_DAYS", 90, minimum=2),
+    5: env_int("VOLUME_RETENTION_FIVE_MINUTE_DAYS", 90, minimum=7),  # the API reads a week at 5 minutes
     60: env_int("VOLUME_RETENTION_HOUR_DAYS", 2 * 365, minimum=2),
 }
 

@@ -232,16 +232,24 @@ def _bump_counters(*, organization_id: int, rows: list[dict]) -> None:
     per minute, and rolled up per 5 minutes and per hour — in one upsert per table and scope."""
     totals: dict[tuple[int | None, int, datetime], list] = defaultdict(lambda: [0, 0, 0, 0, 0.0, 0])
     for row in rows:
+        minute = row["posted_at"].replace(second=0, microsecond=0)
         label = row["sentiment_label"]
-        values = (1, label == Sentiment.POSITIVE, label == Sentiment.NEUTRAL, label == Sentiment.NEGATIVE, row["sentiment"], row["reach"])
-        for resolution in (1, *ROLLUP_RESOLUTIONS):
-            start = _bucket_start(row["posted_at"], resolution)
-            for watch_id in [None, *row["watch_ids"]]:
-                bucket = totals[(watch_id, resolution, start)]
-                for index, value in enumerate(values):
-                    bucket[index] += value
+        for watch_id in [None, *row["watch_ids"]]:
+            bucket = totals[(watch_id, 1, minute)]
+            bucket[0] += 1
+            bucket[1] += label == Sentiment.POSITIVE
+            bucket[2] += label == Sentiment.NEUTRAL
+            bucket[3] += label == Sentiment.NEGATIVE
+            bucket[4] += row["sentiment"]
+            bucket[5] += row["reach"]
     if not totals:
         return
+    # The rollups from the (few) minutes a batch touches, not from every row again.
+    for (watch_id, _one, minute), values in list(totals.items()):
+        for resolution in ROLLUP_RESOLUTIONS:
+            rollup = totals[(watch_id, resolution, _bucket_start(minute, resolution))]
+            for index, value in enumerate(values):
+                rollup[index] += value
     # A fixed order (minutes, then the rollups; the organisation's rows first, then by watch and
     # time) so two workers updating the same buckets lock them in the same order, never deadlocking.
     keys = sorted(totals, key=lambda key: (key[1], key[0] is not None, key[0] or 0, key[2]))
@@ -323,10 +331,10 @@ def store(
         if immediate:
             with connection.cursor() as cursor:
                 cursor.execute("SET CONSTRAINTS ALL DEFERRED")  # Django's default, for the rest of a caller's transaction
+        if result.stored:  # first after the commit: a spike's alert must not wait behind this batch's event
+            transaction.on_commit(lambda: _schedule_spike_detection(source.organization_id))
         if announce and (result.stored or result.rejected):
             _announce(source=source, rows=new_rows, inserted=inserted, result=result)
-        if result.stored:
-            transaction.on_commit(lambda: _schedule_spike_detection(source.organization_id))
     return result
 
 

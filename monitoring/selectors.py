@@ -342,7 +342,7 @@ def author_history(*, organization_id: int, author_handle: str) -> dict:
 
 def spikes_of(*, organization_id: int, status: str = "", watch_id: int | None = None) -> QuerySet:
     """Newest detections first, with their watch."""
-    queryset = Spike.objects.for_organization(organization_id).select_related("watch")
+    queryset = Spike.objects.for_organization(organization_id).select_related("watch__organization", "suggested_playbook")
     if status:
         queryset = queryset.filter(status=status)
     if watch_id is not None:
@@ -351,7 +351,7 @@ def spikes_of(*, organization_id: int, status: str = "", watch_id: int | None = 
 
 
 def spike_of(*, organization_id: int, spike_id: int) -> Spike | None:
-    return Spike.objects.for_organization(organization_id).select_related("watch").filter(pk=spike_id).first()
+    return Spike.objects.for_organization(organization_id).select_related("watch__organization", "suggested_playbook").filter(pk=spike_id).first()
 
 
 def organizations_with_open_spikes() -> list[int]:

@@ -642,21 +642,23 @@ def jobs_resume_stalled(*, now=None) -> list[int]:
 
 
 def volume_prune(now=None, *, chunk: int = 10_000) -> dict[int, int]:
-    """Delete buckets older than their resolution is kept (settings.VOLUME_RETENTION_DAYS), in
-    chunks so a long-neglected table never holds one huge lock. Across tenants on purpose: a beat task."""
+    """Delete buckets older than their resolution is kept (settings.VOLUME_RETENTION_DAYS).
+    Series by series — each organisation's total, each watch — so every delete walks a unique
+    index (organisation or watch, time) rather than scanning the table, in chunks so a
+    long-neglected series never holds one huge lock. Across tenants on purpose: a beat task."""
     now = now or timezone.now()
+    series = [{"watch__isnull": True, "organization_id": pk} for pk in Organization.objects.values_list("pk", flat=True)]
+    series += [{"watch_id": pk} for pk in Watch.unscoped.values_list("pk", flat=True)]
     deleted = {}
     for resolution, days in settings.VOLUME_RETENTION_DAYS.items():
         cutoff = now - timedelta(days=days)
-        if resolution == 1:
-            old = VolumeBucket.unscoped.filter(minute__lt=cutoff)
-        else:
-            old = VolumeRollup.unscoped.filter(resolution=resolution, start__lt=cutoff)
         total = 0
-        while True:
-            ids = list(old.values_list("pk", flat=True)[:chunk])
-            if not ids:
-                break
-            total += old.model.unscoped.filter(pk__in=ids).delete()[0]
+        for scope in series:
+            if resolution == 1:
+                old = VolumeBucket.unscoped.filter(**scope, minute__lt=cutoff)
+            else:
+                old = VolumeRollup.unscoped.filter(**scope, resolution=resolution, start__lt=cutoff)
+            while ids := list(old.values_list("pk", flat=True)[:chunk]):
+                total += old.model.unscoped.filter(pk__in=ids).delete()[0]
         deleted[resolution] = total
     return deleted

@@ -11,11 +11,14 @@ and a watch whose alerts are snoozed is shown, not notified at all.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from crisiscenter.audit import audit_record
@@ -25,8 +28,10 @@ from monitoring import queries
 from monitoring.models import Mention, SourceKind, Spike, SpikeStatus, VolumeBucket, Watch
 from playbooks import selectors as playbook_selectors
 from playbooks.incident_services import incident_log, incident_open
-from playbooks.models import Incident, IncidentStatus, Platform, Playbook, TimelineKind
+from playbooks.models import Incident, IncidentStatus, Platform, Playbook, PlaybookVersion, TimelineKind
 from playbooks.notifications import notify
+
+logger = logging.getLogger(__name__)
 
 # A playbook's watch queries describe a spike when they match at least this share of its posts.
 QUERY_SHARE = 0.2
@@ -76,6 +81,16 @@ def _query_share(watch_queries: list[str], texts: list[str]) -> float:
     return sum(1 for text in texts if any(query.matches(text) for query in parsed)) / len(texts)
 
 
+def _latest_versions(organization) -> list[tuple[Playbook, dict]]:
+    """The organisation's active playbooks with their current documents, in two queries."""
+    playbooks = {playbook.pk: playbook for playbook in playbook_selectors.playbooks_of(organization=organization)}
+    versions = PlaybookVersion.objects.for_organization(organization).filter(playbook_id__in=list(playbooks)).order_by("playbook_id", "-number")
+    latest: dict[int, dict] = {}
+    for playbook_id, number, document in versions.values_list("playbook_id", "number", "document"):
+        latest.setdefault(playbook_id, document)
+    return [(playbooks[playbook_id], document) for playbook_id, document in latest.items()]
+
+
 def matching_playbook(*, spike: Spike, texts: list[str]) -> tuple[Playbook | None, dict]:
     """The organisation's playbook whose triggers this spike meets — every trigger it sets —
     preferring the one whose watch queries describe most of the posts, then the one with more
@@ -83,23 +98,22 @@ def matching_playbook(*, spike: Spike, texts: list[str]) -> tuple[Playbook | Non
     negative_share = ((spike.explanation or {}).get("sentiment") or {}).get("during", {}).get("negative_share") or 0.0
     figures = {"peak_per_minute": _peak_per_minute(spike), "magnitude": round(spike.magnitude, 2), "negative_share": negative_share}
     best, best_score, best_share = None, None, 0.0
-    for playbook in playbook_selectors.playbooks_of(organization=spike.organization):
-        version = playbook_selectors.playbook_version(playbook=playbook)
-        triggers = (version.document.get("triggers") or {}) if version else {}
-        checks = []
-        if "min_mentions_per_minute" in triggers:
-            checks.append(figures["peak_per_minute"] >= triggers["min_mentions_per_minute"])
-        if "ratio_to_baseline" in triggers:
-            checks.append(figures["magnitude"] >= triggers["ratio_to_baseline"])
-        if "min_negative_share" in triggers:
-            checks.append(negative_share >= triggers["min_negative_share"])
+    for playbook, document in _latest_versions(spike.organization):
+        triggers = document.get("triggers") or {}
+        numeric = [
+            figures[figure] >= triggers[trigger]
+            for trigger, figure in (("min_mentions_per_minute", "peak_per_minute"), ("ratio_to_baseline", "magnitude"), ("min_negative_share", "negative_share"))
+            if trigger in triggers
+        ]
+        if not all(numeric) or not (numeric or triggers.get("watch_queries")):
+            continue  # a plan with no triggers is never suggested; one unmet trigger rules it out
         share = 0.0
         if triggers.get("watch_queries"):
-            share = _query_share(triggers["watch_queries"], texts)
-            checks.append(share >= QUERY_SHARE)
-        if not checks or not all(checks):
-            continue
-        score = (share, len(checks), -(version.document.get("default_severity") or 3), -playbook.pk)
+            share = _query_share(triggers["watch_queries"], texts)  # last: the costly one
+            if share < QUERY_SHARE:
+                continue
+        met = len(numeric) + bool(triggers.get("watch_queries"))
+        score = (share, met, -(document.get("default_severity") or 3), -playbook.pk)
         if best_score is None or score > best_score:
             best, best_score, best_share = playbook, score, share
     if best is not None:
@@ -133,42 +147,47 @@ def on_call_members(organization) -> list[User]:
 
 
 def raise_alert(spike: Spike) -> None:
-    """A spike just opened (call inside the detector's transaction): notify the on-call roles,
-    unless the watch is snoozed or this surge was announced a moment ago; open the incident
-    when the suggested playbook asks for that."""
-    now = timezone.now()
-    watch = spike.watch
-    if watch.alerts_snoozed_until is not None and watch.alerts_snoozed_until > now:
-        spike.snoozed_until = watch.alerts_snoozed_until
-        spike.save(update_fields=["snoozed_until"])
-        return
+    """A spike just opened (call inside the detector's transaction): open the incident when the
+    suggested playbook asks for that; otherwise notify the on-call roles, unless the watch's
+    alerts are snoozed or this surge was notified a moment ago (the spike is on every screen
+    either way). ``alerted_at`` records that people were notified."""
     if _auto_open(spike):
         return
-    recent = (
-        Spike.objects.for_organization(spike.organization_id)
-        .filter(alerted_at__gte=now - ALERT_GROUP, incident__isnull=True, dismissed_at__isnull=True)
-        .exclude(pk=spike.pk)
-        .exists()
-    )
-    spike.alerted_at = now
-    spike.save(update_fields=["alerted_at"])
+    now = timezone.now()
+    if spike.watch.alerts_snoozed_until is not None and spike.watch.alerts_snoozed_until > now:
+        return
+    recent = [
+        other for other in Spike.objects.for_organization(spike.organization_id)
+        .filter(alerted_at__gte=now - ALERT_GROUP, incident__isnull=True, dismissed_at__isnull=True).exclude(pk=spike.pk)
+        if needs_action(other, now)
+    ]
     if recent:
         return  # the same surge seen by another watch: on the screens, not in everyone's pocket again
+    spike.alerted_at = now
+    spike.save(update_fields=["alerted_at"])
     notify(organization=spike.organization, recipients=on_call_members(spike.organization), kind="spike", text=alert_text(spike), dedupe_key=f"spike:{spike.pk}")
 
 
 def _auto_open(spike: Spike) -> bool:
+    """Open (or attach to) the incident of a playbook that asks for it. A failure here must not
+    cost the spike: it is logged and the alert goes out as usual instead."""
     playbook = spike.suggested_playbook
     if playbook is None:
         return False
     version = playbook_selectors.playbook_version(playbook=playbook)
     if not (version and (version.document.get("triggers") or {}).get("open_automatically")):
         return False
-    running = _open_incidents(spike.organization_id).filter(playbook=playbook).first()
-    if running is not None:
-        _link(spike, running, actor=None, how="attached automatically (an incident of the same playbook is running)")
-    else:
-        _open(spike, playbook=playbook, severity=None, title="", actor_membership=None)
+    try:
+        with transaction.atomic():
+            running = _open_incidents(spike.organization_id).select_for_update().filter(playbook=playbook).first()
+            if running is not None:
+                _link(spike, running, actor=None, how="attached automatically (an incident of the same playbook is running)")
+            else:
+                _open(spike, playbook=playbook, severity=None, title="", actor_membership=None)
+    except ServiceError:
+        logger.exception("Could not open the incident of playbook %s for spike %s automatically", playbook.pk, spike.pk)
+        spike.incident, spike.handled_by = None, None  # what the rolled-back savepoint had set
+        return False
     return True
 
 
@@ -202,7 +221,12 @@ def _platform(post: dict) -> str:
 
 
 def _http_url(url: str) -> str:
-    return url if urlsplit(url or "").scheme in ("http", "https") and len(url) <= 500 else ""
+    """The link, if it is one the incident may show (the same check incident_open makes)."""
+    try:
+        URLValidator(schemes=["http", "https"])(url)
+    except ValidationError:
+        return ""
+    return url if len(url) <= 500 else ""
 
 
 def _summary(spike: Spike) -> str:
@@ -276,11 +300,11 @@ def spike_open_incident(*, spike: Spike, actor_membership: Membership, playbook_
 def spike_attach(*, spike: Spike, actor_membership: Membership, incident_id: int) -> Spike:
     """Add the spike to an incident that is already being handled."""
     _require_responder(spike, actor_membership)
-    incident = _open_incidents(spike.organization_id).filter(pk=incident_id).first()
-    if incident is None:
-        raise ServiceError("Choose one of the organisation's open incidents.", field="incident_id", code="unknown_incident")
     with transaction.atomic():
         locked = _locked(spike)
+        incident = _open_incidents(spike.organization_id).select_for_update().filter(pk=incident_id).first()
+        if incident is None:
+            raise ServiceError("Choose one of the organisation's open incidents.", field="incident_id", code="unknown_incident")
         _link(locked, incident, actor=actor_membership.user, how=f"attached by {actor_membership.user}")
     return locked
 
@@ -296,7 +320,8 @@ def spike_snooze(*, spike: Spike, actor_membership: Membership, minutes: int) ->
         locked = _locked(spike)
         locked.snoozed_until, locked.handled_by, locked.updated_at = until, actor_membership.user, timezone.now()
         locked.save(update_fields=["snoozed_until", "handled_by", "updated_at"])
-        Watch.objects.for_organization(spike.organization_id).filter(pk=locked.watch_id).update(alerts_snoozed_until=until)
+        watches = Watch.objects.for_organization(spike.organization_id).filter(pk=locked.watch_id)
+        watches.filter(Q(alerts_snoozed_until__isnull=True) | Q(alerts_snoozed_until__lt=until)).update(alerts_snoozed_until=until)  # a longer snooze stands
         audit_record(action="spike.snoozed", actor=actor_membership.user, organization=locked.organization, target=locked, after={"minutes": minutes, "until": until.isoformat()})
         announce(locked)
     return locked

@@ -91,7 +91,11 @@ def spikes_detect(*, organization_id: int, watch_ids: Iterable[int] | None = Non
     organization = None
     for watch in watches:
         organization = watch.organization
-        spike, buckets, band = _detect_one(watch=watch, now=now or timezone.now())
+        try:
+            spike, buckets, band = _detect_one(watch=watch, now=now or timezone.now())
+        except Exception:  # one watch's failure (rolled back on its own) must not blind the others
+            logger.exception("Spike detection failed for watch %s", watch.pk)
+            continue
         if spike is not None:
             changed.append(spike)
         if buckets:
@@ -107,8 +111,9 @@ BUCKET_FIELDS = ("minute", "mentions", "positive", "neutral", "negative")
 def _announce_volume(organization: Organization, watches: list[dict]) -> None:
     """The minutes the detectors just read, as they stand, with the organisation's totals."""
     since = min(bucket["minute"] for watch in watches for bucket in watch["buckets"])
-    totals = VolumeBucket.objects.for_organization(organization).filter(watch__isnull=True, minute__gte=since).order_by("minute").values(*BUCKET_FIELDS)
-    broadcast_to_organization(organization=organization, event_type="volume.updated", data={"watches": watches, "total": {"buckets": list(totals[:VOLUME_EVENT_MINUTES])}})
+    totals = VolumeBucket.objects.for_organization(organization).filter(watch__isnull=True, minute__gte=since).order_by("-minute").values(*BUCKET_FIELDS)
+    newest = list(totals[:VOLUME_EVENT_MINUTES])[::-1]
+    broadcast_to_organization(organization=organization, event_type="volume.updated", data={"watches": watches, "total": {"buckets": newest}})
 
 
 # A volume event carries at most this many minutes a series (a replay of old posts reads more).
@@ -161,9 +166,22 @@ def usual_range(detector: SpikeDetector, state: DetectorState) -> dict:
     return {"baseline_per_minute": round(baseline, 3), "alert_per_minute": round(detector.threshold(baseline) / window, 3)}
 
 
+# What the detector writes of a spike; the alert's decisions are the alert's (spike_alerts).
+DETECTOR_FIELDS = [
+    "status", "peak_at", "ended_at", "peak_count", "window_count", "baseline", "expected", "explanation", "explained_at",
+    "suggested_playbook", "suggested_severity", "updated_at",
+]
+
+
 def _apply(*, watch: Watch, change: Change, sensitivity: Sensitivity, now: datetime) -> Spike | None:
-    """Record what the detector decided; call inside the detector's transaction."""
-    spike = Spike.objects.for_organization(watch.organization_id).filter(watch=watch, status=SpikeStatus.OPEN).first()
+    """Record what the detector decided; call inside the detector's transaction. The open
+    spike is locked (after the detector: the one order every path takes) and only the columns
+    the detector owns are written, so a decision taken meanwhile — an incident opened from it,
+    a snooze, a dismissal — is never written back over."""
+    spike = (
+        Spike.objects.for_organization(watch.organization_id).filter(watch=watch, status=SpikeStatus.OPEN)
+        .select_for_update(of=("self",)).select_related("incident").first()
+    )
     if change.kind == "opened":
         if spike is not None:  # a state reset under an open spike: carry on with that one
             return None
@@ -173,9 +191,9 @@ def _apply(*, watch: Watch, change: Change, sensitivity: Sensitivity, now: datet
             window_count=change.window_count, baseline=change.baseline, expected=change.expected, created_at=now, updated_at=now,
         )
         _explain(spike, now=now)
-        spike.save()
+        spike.save(update_fields=DETECTOR_FIELDS)
+        announce_spike(spike, "spike.opened")  # first on every screen, before what it sets off
         spike_alerts.on_spike_change(spike, "opened")
-        announce_spike(spike, "spike.opened")
         return spike
     if spike is None:
         return None
@@ -189,7 +207,7 @@ def _apply(*, watch: Watch, change: Change, sensitivity: Sensitivity, now: datet
         spike.status, spike.ended_at = SpikeStatus.CLOSED, _moment(change.ended)
     if grew and (spike.explained_at is None or now - spike.explained_at >= EXPLAIN_EVERY):
         _explain(spike, now=now)
-    spike.save()
+    spike.save(update_fields=DETECTOR_FIELDS)
     spike_alerts.on_spike_change(spike, change.kind)
     announce_spike(spike, "spike.closed" if change.kind == "closed" else "spike.updated")
     return spike

@@ -77,21 +77,34 @@ def _spike_detection_ran_key(organization_id: int) -> str:
     return f"monitoring:spike-detection-ran:{organization_id}"
 
 
-def schedule_spike_detection(organization_id: int) -> None:
+def _spike_detection_running_key(organization_id: int) -> str:
+    return f"monitoring:spike-detection-running:{organization_id}"
+
+
+def schedule_spike_detection(organization_id: int, *, wait: float | None = None) -> None:
     """After a batch commits: evaluate the organisation's detectors now, or — if they ran less
     than an interval ago — once the interval is over, once for every batch landing meanwhile
     (a lost task only delays the next one: the key expires)."""
     if cache.add(_spike_detection_key(organization_id), 1, timeout=30):
-        last_run = cache.get(_spike_detection_ran_key(organization_id))
-        wait = 0.0 if last_run is None else max(0.0, last_run + SPIKE_DETECTION_INTERVAL_SECONDS - time.time())
+        if wait is None:
+            last_run = cache.get(_spike_detection_ran_key(organization_id))
+            wait = 0.0 if last_run is None else max(0.0, last_run + SPIKE_DETECTION_INTERVAL_SECONDS - time.time())
         detect_spikes.apply_async(args=[organization_id], countdown=round(wait, 3))
 
 
 @shared_task(ignore_result=True)
 def detect_spikes(organization_id: int) -> int:
     cache.delete(_spike_detection_key(organization_id))  # batches from now on schedule the next run
-    cache.set(_spike_detection_ran_key(organization_id), time.time(), timeout=60)
-    return len(spike_services.spikes_detect(organization_id=organization_id))
+    if not cache.add(_spike_detection_running_key(organization_id), 1, timeout=120):
+        # Another worker is evaluating this organisation: one run at a time, so two never race
+        # to alert or to open the same playbook's incident; this one follows it.
+        schedule_spike_detection(organization_id, wait=SPIKE_DETECTION_INTERVAL_SECONDS)
+        return 0
+    try:
+        cache.set(_spike_detection_ran_key(organization_id), time.time(), timeout=60)
+        return len(spike_services.spikes_detect(organization_id=organization_id))
+    finally:
+        cache.delete(_spike_detection_running_key(organization_id))
 
 
 @shared_task(ignore_result=True)

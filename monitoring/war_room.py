@@ -1,24 +1,31 @@
 """The war room's current state in one read: what a dashboard shows when it opens and what it
 re-reads after a dropped connection. Live events (docs/realtime.md) keep it current between
-reads; every part here is bounded (recent windows, indexed reads), so a room of screens
-reconnecting at once costs a few milliseconds each, not a scan of the organisation's history.
+reads. Each part reads a bounded window (the chart's range, the last hour, the last 24 hours,
+the newest 5,000 mentions), and the whole is shared between the members for two seconds, so
+a room of screens reconnecting at once costs one read, not one each.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+import logging
+
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from crisiscenter import presence
 from crisiscenter.models import Membership, Role
+from crisiscenter.realtime import state_generation
 from monitoring import spike_alerts
 from monitoring.models import Mention, MentionStatus, Sentiment, Spike, SpikeStatus, VolumeBucket, Watch, WatchDetector
 from monitoring.spike_services import BUCKET_FIELDS, spike_data, usual_range
 from monitoring.spikes import DetectorState, Sensitivity, SpikeDetector
 from playbooks import incident_selectors
+
+logger = logging.getLogger(__name__)
 
 CHART_MINUTES = 180
 MAX_CHART_MINUTES = 24 * 60
@@ -27,6 +34,8 @@ INBOX_HOURS = 24
 TICKER_HOURS = 2
 TICKER_SIZE = 20
 MAX_WATCHES = 50
+TICKER_SCAN = 5_000
+SHARED_SECONDS = 2
 
 
 def high_reach_threshold() -> int:
@@ -43,25 +52,26 @@ def ticker_item(row: dict) -> dict:
 TICKER_FIELDS = ("id", "author_handle", "author_name", "text", "reach", "posted_at", "url", "source__kind")
 
 
-def _series(organization_id: int, start) -> tuple[dict[int, list[dict]], list[dict]]:
-    rows = VolumeBucket.objects.for_organization(organization_id).filter(minute__gte=start).order_by("minute").values("watch_id", *BUCKET_FIELDS)
+def _series(organization_id: int, watch_ids: list[int], start) -> tuple[dict[int, list[dict]], list[dict]]:
+    """Minute buckets of the shown watches and of the whole organisation, each read through
+    its own unique index (watch, minute) and (organization, minute)."""
+    buckets = VolumeBucket.objects.for_organization(organization_id).filter(minute__gte=start).order_by("minute")
     by_watch: dict[int, list[dict]] = {}
-    total = []
-    for row in rows:
-        watch_id = row.pop("watch_id")
-        (total if watch_id is None else by_watch.setdefault(watch_id, [])).append(row)
-    return by_watch, total
+    for row in buckets.filter(watch_id__in=watch_ids).values("watch_id", *BUCKET_FIELDS):
+        by_watch.setdefault(row.pop("watch_id"), []).append(row)
+    return by_watch, list(buckets.filter(watch__isnull=True).values(*BUCKET_FIELDS))
 
 
-def _watches(organization_id: int, by_watch: dict[int, list[dict]]) -> list[dict]:
+def _watches(organization_id: int, start) -> tuple[list[dict], list[dict]]:
     watches = list(Watch.objects.for_organization(organization_id).filter(is_active=True).order_by("name", "pk")[:MAX_WATCHES])
     detectors = {detector.watch_id: detector.state for detector in WatchDetector.objects.for_organization(organization_id).filter(watch__in=watches)}
+    by_watch, total = _series(organization_id, [watch.pk for watch in watches], start)
     result = []
     for watch in watches:
         detector = SpikeDetector(Sensitivity.for_level(watch.spike_sensitivity))
         band = usual_range(detector, DetectorState.from_json(detectors.get(watch.pk)))
         result.append({"id": watch.pk, "name": watch.name, **band, "alerts_snoozed_until": watch.alerts_snoozed_until, "buckets": by_watch.get(watch.pk, [])})
-    return result
+    return result, total
 
 
 def _incidents(organization) -> list[dict]:
@@ -97,36 +107,37 @@ def _inbox(organization_id: int, now) -> dict:
 
 
 def _ticker(organization_id: int, now) -> list[dict]:
-    rows = (
-        Mention.objects.for_organization(organization_id)
-        .filter(posted_at__gte=now - timedelta(hours=TICKER_HOURS), reach__gte=high_reach_threshold())
-        .order_by("-posted_at", "-id").values(*TICKER_FIELDS)[:TICKER_SIZE]
-    )
+    """The loudest of the newest mentions: at most TICKER_SCAN rows read, however busy the hour."""
+    mentions = Mention.objects.for_organization(organization_id)
+    newest = mentions.filter(posted_at__gte=now - timedelta(hours=TICKER_HOURS)).order_by("-posted_at", "-id").values("id")[:TICKER_SCAN]
+    rows = mentions.filter(pk__in=newest, reach__gte=high_reach_threshold()).order_by("-posted_at", "-id").values(*TICKER_FIELDS)[:TICKER_SIZE]
     return [ticker_item(row) for row in rows]
 
 
-def _spikes(organization_id: int, start) -> list[Spike]:
-    spikes = Spike.objects.for_organization(organization_id).select_related("watch__organization", "suggested_playbook")
-    return list(spikes.filter(Q(status=SpikeStatus.OPEN) | Q(detected_at__gte=start) | Q(ended_at__gte=start)).order_by("-detected_at", "-id")[:100])
+def _spikes(organization_id: int, start, now) -> tuple[list[Spike], list[Spike]]:
+    """The chart's spikes (open, or in the range) and the alerts (still waiting for a decision)."""
+    spikes = Spike.objects.for_organization(organization_id).select_related("watch__organization", "suggested_playbook").order_by("-detected_at", "-id")
+    shown = list(spikes.filter(Q(status=SpikeStatus.OPEN) | Q(detected_at__gte=start) | Q(ended_at__gte=start))[:100])
+    waiting = spikes.filter(incident__isnull=True, dismissed_at__isnull=True).filter(Q(status=SpikeStatus.OPEN) | Q(ended_at__gte=now - spike_alerts.ALERT_AFTER_END))
+    return shown, [spike for spike in waiting[:50] if spike_alerts.needs_action(spike, now)]
 
 
-def snapshot(*, membership: Membership, minutes: int = CHART_MINUTES) -> dict:
-    """Everything the war-room dashboard shows, as it is now, for this member."""
-    organization = membership.organization
+def _room(organization, minutes: int) -> dict:
+    """The part every member sees alike, shared for SHARED_SECONDS and only until the next
+    state-changing event: a room of screens reconnecting at once costs one read, and a screen
+    re-reading after an event always gets a read made after it."""
     now = timezone.now()
     start = (now - timedelta(minutes=minutes)).replace(second=0, microsecond=0)
-    spikes = _spikes(organization.pk, start)
-    by_watch, total = _series(organization.pk, start)
+    shown, alerts = _spikes(organization.pk, start, now)
+    watches, total = _watches(organization.pk, start)
     return {
         "version": 1,
         "generated_at": now,
-        "role": membership.role,
-        "can_act": membership.has_role(Role.RESPONDER),
         "minutes": minutes,
-        "watches": _watches(organization.pk, by_watch),
+        "watches": watches,
         "total": {"buckets": total},
-        "spikes": [spike_data(spike) for spike in spikes],
-        "alerts": [spike_data(spike) for spike in spikes if spike_alerts.needs_action(spike, now)],
+        "spikes": [spike_data(spike) for spike in shown],
+        "alerts": [spike_data(spike) for spike in alerts],
         "sentiment": _sentiment(organization.pk, now),
         "ticker": _ticker(organization.pk, now),
         "high_reach_threshold": high_reach_threshold(),
@@ -135,5 +146,24 @@ def snapshot(*, membership: Membership, minutes: int = CHART_MINUTES) -> dict:
         "incidents": _incidents(organization),
         # Statements and their approvals are the next capability; until then none can wait.
         "statements_awaiting_approval": [],
-        "presence": presence.members(organization.pk),
     }
+
+
+def _room_key(organization, minutes: int) -> str:
+    return f"war-room:{organization.pk}:{state_generation(organization.slug)}:{minutes}"
+
+
+def snapshot(*, membership: Membership, minutes: int = CHART_MINUTES) -> dict:
+    """Everything the war-room dashboard shows, as it is now, for this member."""
+    organization = membership.organization
+    key = _room_key(organization, minutes)
+    room = cache.get(key)
+    if room is None:
+        room = _room(organization, minutes)
+        cache.set(key, room, timeout=SHARED_SECONDS)
+    try:
+        here = presence.members(organization.pk)
+    except Exception:  # presence is a nicety: without Redis the rest of the room still shows
+        logger.exception("Could not read the war room's presence")
+        here = []
+    return {**room, "role": membership.role, "can_act": membership.has_role(Role.RESPONDER), "presence": here}

@@ -178,8 +178,23 @@ def test_a_second_watch_spiking_on_the_same_surge_is_shown_but_not_notified_agai
     replay(source, minutes=170, rate_at=lambda minute: 3 if minute < 140 else 20, start=hours_ago(4))
 
     spikes = Spike.objects.for_organization(org_a)
-    assert spikes.count() == 2 and all(spike.alerted_at for spike in spikes)
+    assert spikes.count() == 2 and all(spike_alerts.needs_action(spike) for spike in spikes)  # both on the screens
+    assert spikes.filter(alerted_at__isnull=False).count() == 1
     assert Notification.objects.for_organization(org_a).filter(kind="spike", recipient=alice_membership.user).count() == 1
+
+
+def test_a_snoozed_or_handled_alert_does_not_silence_the_next_surge(monitored, org_a, bob_membership, alice_membership):
+    spike = _surge(monitored[0])
+    spike_alerts.spike_snooze(spike=spike, actor_membership=bob_membership, minutes=15)
+    other = Watch.unscoped.create(organization=org_a, name="CEO", query="ceo")
+    now = timezone.now()
+    second = Spike.unscoped.create(
+        organization=org_a, watch=other, started_at=now, detected_at=now, peak_at=now, window_minutes=30, peak_count=90, window_count=90, baseline=1, expected=30,
+    )
+
+    spike_alerts.raise_alert(second)
+
+    assert Notification.objects.for_organization(org_a).filter(kind="spike", recipient=alice_membership.user).count() == 2
 
 
 def test_a_snoozed_alert_is_hidden_and_the_watch_stays_quiet_until_the_snooze_ends(monitored, org_a, bob_membership, alice_membership):
@@ -195,6 +210,12 @@ def test_a_snoozed_alert_is_hidden_and_the_watch_stays_quiet_until_the_snooze_en
     assert watch.alerts_snoozed_until == spike.snoozed_until
     with pytest.raises(ServiceError):
         spike_alerts.spike_snooze(spike=spike, actor_membership=bob_membership, minutes=7)
+    # A shorter snooze of another alert of the watch does not cut the longer one short.
+    until = watch.alerts_snoozed_until
+    Spike.unscoped.filter(pk=spike.pk).update(snoozed_until=None)
+    spike_alerts.spike_snooze(spike=spike, actor_membership=bob_membership, minutes=15)
+    watch.refresh_from_db()
+    assert watch.alerts_snoozed_until == until
 
     # The next spike of the snoozed watch is recorded and shown, but nobody is told.
     Spike.unscoped.filter(pk=spike.pk).update(status=SpikeStatus.CLOSED, ended_at=timezone.now())
@@ -204,7 +225,7 @@ def test_a_snoozed_alert_is_hidden_and_the_watch_stays_quiet_until_the_snooze_en
     )
     Notification.unscoped.filter(organization=org_a).delete()
     spike_alerts.raise_alert(second)
-    assert second.snoozed_until == watch.alerts_snoozed_until
+    assert spike_alerts.needs_action(second) and second.alerted_at is None
     assert not Notification.objects.for_organization(org_a).exists()
 
 
@@ -319,3 +340,46 @@ def test_admins_choose_the_on_call_roles_audited(org_a, erin_membership, bob_mem
     for roles in ([], ["root"]):
         with pytest.raises(ServiceError):
             tenancy_services.organization_set_on_call_roles(organization=org_a, actor_membership=erin_membership, roles=roles)
+
+
+def test_a_decision_taken_while_detection_runs_is_never_written_back_over(monitored, bob_membership):
+    """The detector writes only its own columns: an incident opened from the spike between its
+    read and its save stays, and the spike is not offered for a second incident."""
+    from monitoring import spike_services
+
+    source, _watch = monitored
+    start = hours_ago(6)
+    replay(source, minutes=150, rate_at=lambda minute: 3 if minute < 140 else 20, start=start)
+    spike = Spike.objects.for_organization(source.organization).get()
+    stale = Spike.unscoped.get(pk=spike.pk)
+    incident = spike_alerts.spike_open_incident(spike=spike, actor_membership=bob_membership)
+
+    stale.peak_count += 100
+    stale.save(update_fields=spike_services.DETECTOR_FIELDS)  # what _apply writes
+    replay(source, minutes=20, rate_at=lambda minute: 30, start=start + timedelta(minutes=150), seed=3)
+
+    spike.refresh_from_db()
+    assert spike.incident == incident and not spike_alerts.needs_action(spike)
+
+
+def test_a_first_post_with_a_malformed_link_opens_the_incident_without_it(monitored, bob_membership):
+    spike = _surge(monitored[0])
+    spike.explanation["first_posts"][0]["url"] = "https://example.com/a b"
+    spike.save(update_fields=["explanation"])
+
+    incident = spike_alerts.spike_open_incident(spike=spike, actor_membership=bob_membership)
+
+    assert incident.origin_url == ""
+
+
+def test_a_failing_automatic_open_still_alerts_and_detection_goes_on(monitored, org_a, erin_membership, alice_membership):
+    from unittest import mock
+
+    playbook_services.playbook_create(
+        organization=org_a, actor_membership=erin_membership, document=_document("Recall, automatic", watch_queries=["recall"], open_automatically=True),
+    )
+    with mock.patch.object(spike_alerts, "incident_open", side_effect=ServiceError("boom")):
+        spike = _surge(monitored[0])
+
+    assert spike.incident is None and spike.alerted_at is not None
+    assert Notification.objects.for_organization(org_a).filter(kind="spike", recipient=alice_membership.user).exists()

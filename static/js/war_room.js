@@ -33,6 +33,7 @@
   // Too frequent to be worth a line in "Live events" (they show in the charts and ticker).
   var UNLISTED = { "volume.updated": 1, "mentions.ingested": 1, "presence.changed": 1, "job.updated": 1, "spike.updated": 1 };
 
+  var unknownWatches = {};
   var state = {
     loaded: false,
     role: null,
@@ -242,7 +243,12 @@
       case "volume.updated":
         (data.watches || []).forEach(function (watch) {
           var known = state.watches.filter(function (w) { return w.id === watch.watch_id; })[0];
-          if (!known) { requestSnapshot(); return; }  // a watch this page does not know yet
+          if (!known) {
+            // A watch this page does not know yet: read once (a room with more watches than
+            // the snapshot shows would otherwise re-read on every event).
+            if (!unknownWatches[watch.watch_id]) { unknownWatches[watch.watch_id] = true; requestSnapshot(); }
+            return;
+          }
           if (watch.baseline_per_minute !== undefined) known.baseline_per_minute = watch.baseline_per_minute;
           if (watch.alert_per_minute !== undefined) known.alert_per_minute = watch.alert_per_minute;
           mergeBuckets(state.volume[watch.watch_id] || (state.volume[watch.watch_id] = {}), watch.buckets);
@@ -253,8 +259,10 @@
         break;
       case "mentions.ingested":
         if (data.high_reach && data.high_reach.length) addToTicker(data.high_reach);
-        // New mentions land in the inbox as "new": the counters come from the snapshot.
-        if (data.stored) requestSnapshot();
+        // New mentions land in the inbox as "new"; the next snapshot (any other change, or a
+        // reconnect) sets the counters exactly. Re-reading on every batch would have every
+        // screen re-read every two seconds while a crisis streams in.
+        if (data.stored) { state.inbox["new"] = (state.inbox["new"] || 0) + data.stored; renderInbox(); }
         break;
       case "presence.changed":
         state.presence = data.members || [];
