@@ -1,15 +1,45 @@
 from __future__ import annotations
 
+import asyncio
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-
 from django.utils import timezone
 
-from crisiscenter import presence, selectors
-from crisiscenter.realtime import FORWARD_MESSAGE_TYPE, PROTOCOL_VERSION, organization_group, presence_group
+from crisiscenter import fanout, presence, selectors
+from crisiscenter.realtime import PROTOCOL_VERSION, forward_message, organization_group, presence_group
 
 
-class OrganizationConsumer(AsyncJsonWebsocketConsumer):
+class RelayedConsumer(AsyncJsonWebsocketConsumer):
+    """A socket that gets its groups' events through the process's relay (crisiscenter.fanout):
+    ``relay_join`` instead of ``group_add``; ``forward(event, text)`` says what to do with each."""
+
+    listener: fanout.Listener | None = None
+    relayed_groups: tuple[str, ...] = ()
+
+    async def relay_join(self, group: str) -> None:
+        if self.listener is None:
+            self.listener = fanout.Listener(self.forward, on_overflow=self._too_slow)
+        await fanout.relay_for(self.channel_layer).join(group, self.listener)
+        self.relayed_groups += (group,)
+
+    async def relay_leave_all(self) -> None:
+        relay = fanout.relay_for(self.channel_layer)
+        for group in self.relayed_groups:
+            await relay.leave(group, self.listener)
+        self.relayed_groups = ()
+        if self.listener is not None:
+            self.listener.stop()
+
+    def _too_slow(self) -> None:
+        # The page reconnects and re-reads the current state; nothing is lost for good.
+        asyncio.get_running_loop().create_task(self.close(code=fanout.SLOW_CONSUMER_CLOSE_CODE))
+
+    async def forward(self, event: dict, text: str) -> None:
+        await self.send(text_data=text)
+
+
+class OrganizationConsumer(RelayedConsumer):
     """Forwards an organisation's events to one of its members' browsers.
 
     Refuses the handshake (HTTP 403) for anonymous users and non-members, and closes the
@@ -36,7 +66,7 @@ class OrganizationConsumer(AsyncJsonWebsocketConsumer):
         self.slug = slug
         self.organization_id = membership.organization_id
         self.group_name = organization_group(membership.organization_id)
-        await self.channel_layer.group_add(self.group_name, self.channel_name)
+        await self.relay_join(self.group_name)
         await self.accept()
         await self.send_json(
             {
@@ -48,10 +78,8 @@ class OrganizationConsumer(AsyncJsonWebsocketConsumer):
         )
 
     async def disconnect(self, code):
-        if self.group_name:
-            await self.channel_layer.group_discard(self.group_name, self.channel_name)
+        await self.relay_leave_all()
         if self.in_room:
-            await self.channel_layer.group_discard(presence_group(self.organization_id), self.channel_name)
             await presence.aleave(self.organization_id, self.channel_name)
             presence.announce_soon(self.organization_id, self._announce_presence)
 
@@ -64,7 +92,7 @@ class OrganizationConsumer(AsyncJsonWebsocketConsumer):
         elif kind == "presence.join" and not self.in_room:
             # A war-room screen: counted in "who is here", and told when that changes.
             self.in_room = True
-            await self.channel_layer.group_add(presence_group(self.organization_id), self.channel_name)
+            await self.relay_join(presence_group(self.organization_id))
             await presence.ajoin(self.organization_id, self.channel_name, user_id=self.user_id, name=self.user_name)
             await self.send_json(self._presence_event(await presence.amembers(self.organization_id)))
             presence.announce_soon(self.organization_id, self._announce_presence)
@@ -76,10 +104,10 @@ class OrganizationConsumer(AsyncJsonWebsocketConsumer):
         }
 
     async def _announce_presence(self, members: list[dict]) -> None:
-        await self.channel_layer.group_send(presence_group(self.organization_id), {"type": FORWARD_MESSAGE_TYPE, "event": self._presence_event(members)})
+        group = presence_group(self.organization_id)
+        await self.channel_layer.group_send(group, forward_message(group, self._presence_event(members)))
 
-    async def event_forward(self, message):
-        event = message["event"]
-        await self.send_json(event)
+    async def forward(self, event: dict, text: str) -> None:
+        await self.send(text_data=text)
         if event.get("type") == "member.removed" and event.get("data", {}).get("user_id") == self.user_id:
             await self.close(code=4403)

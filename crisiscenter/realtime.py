@@ -51,13 +51,18 @@ def build_event(*, event_type: str, organization, data: dict[str, Any]) -> dict[
     return json.loads(json.dumps(event, cls=DjangoJSONEncoder))
 
 
+def forward_message(group: str, event: dict[str, Any]) -> dict[str, Any]:
+    """The channel-layer message that carries ``event`` to ``group``'s sockets (crisiscenter.fanout)."""
+    return {"type": FORWARD_MESSAGE_TYPE, "group": group, "event": event}
+
+
 def send_now(group: str, event: dict[str, Any]) -> None:
     """Send immediately. Prefer ``broadcast_on_commit``; this is for code outside transactions."""
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group, {"type": FORWARD_MESSAGE_TYPE, "event": event})
+        async_to_sync(layer.group_send)(group, forward_message(group, event))
     except Exception:  # a dead channel layer must never fail the write that produced the event
         logger.exception("Could not broadcast %s to %s", event.get("type"), group)
 

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from crisiscenter import selectors
+from crisiscenter.consumers import RelayedConsumer
 from crisiscenter.realtime import PROTOCOL_VERSION, user_group
 from playbooks.incident_services import incident_group
 from playbooks.models import Incident
@@ -17,7 +17,7 @@ def _incident_for_member(user, slug: str, incident_id: int):
     return membership, incident
 
 
-class IncidentConsumer(AsyncJsonWebsocketConsumer):
+class IncidentConsumer(RelayedConsumer):
     """Forwards one incident's events to the members in its room; refuses everyone else."""
 
     group_name: str | None = None
@@ -35,25 +35,22 @@ class IncidentConsumer(AsyncJsonWebsocketConsumer):
         self.user_id = user.pk
         self.slug = kwargs["slug"]
         self.group_name = incident_group(incident.pk)
-        await self.channel_layer.group_add(self.group_name, self.channel_name)
-        await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
+        await self.relay_join(self.group_name)
+        await self.relay_join(user_group(user.pk))
         await self.accept()
         await self.send_json({"type": "connection.ready", "version": PROTOCOL_VERSION, "organization": kwargs["slug"], "data": {"incident_id": incident.pk, "role": membership.role}})
 
     async def disconnect(self, code):
-        if self.group_name:
-            await self.channel_layer.group_discard(self.group_name, self.channel_name)
-            await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
+        await self.relay_leave_all()
 
     async def receive_json(self, content, **kwargs):
         if isinstance(content, dict) and content.get("type") == "ping":
             await self.send_json({"type": "pong", "version": PROTOCOL_VERSION})
 
-    async def event_forward(self, message):
-        event = message["event"]
+    async def forward(self, event: dict, text: str) -> None:
         if event.get("type") == "member.removed":
             # Arrives through the user's own group: close if it is about this organisation.
             if event.get("organization") == self.slug and event.get("data", {}).get("user_id") == self.user_id:
                 await self.close(code=4403)
             return
-        await self.send_json(event)
+        await self.send(text_data=text)
