@@ -20,7 +20,7 @@ from crisiscenter import presence
 from crisiscenter.models import Membership, Role
 from crisiscenter.realtime import state_generation
 from monitoring import spike_alerts
-from monitoring.models import Mention, MentionStatus, Sentiment, Spike, SpikeStatus, VolumeBucket, Watch, WatchDetector
+from monitoring.models import Mention, MentionStatus, Spike, SpikeStatus, VolumeBucket, Watch, WatchDetector
 from monitoring.spike_services import BUCKET_FIELDS, spike_data, usual_range
 from monitoring.spikes import DetectorState, Sensitivity, SpikeDetector
 from playbooks import incident_selectors

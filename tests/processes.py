@@ -122,3 +122,24 @@ class FormBrowser:
 
     def cookie(self, name: str) -> str:
         return next(cookie.value for cookie in self.cookies if cookie.name == name)
+
+
+def start_worker(redis_url: str, tmp_path: Path, name: str, *, timeout: float = 60, **extra_env: str) -> subprocess.Popen:
+    """A real Celery worker (one process) on the current test database and ``redis_url``,
+    ready to take tasks; stop it with ``stop``."""
+    env = clean_env(
+        DATABASE_URL=database_url_for_current_test_db(),
+        REDIS_URL=redis_url,
+        SECRET_KEY="integration-test-secret-key-0123456789abcdef",
+        ALLOWED_HOSTS="localhost",
+        **extra_env,
+    )
+    process = start(
+        [python(), "-m", "celery", "-A", "crisiscenter", "worker", "--loglevel=INFO", "--concurrency=1",
+         f"--hostname={name}@%h", "--without-mingle", "--without-gossip"],
+        env=env,
+        log_path=tmp_path / f"{name}.log",
+    )
+    wait_for(lambda: "ready." in read_log(process), timeout=timeout, what=f"worker {name} to be ready", process=process)
+    return process
+

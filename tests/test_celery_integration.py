@@ -13,19 +13,7 @@ pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow, pytest.
 
 @pytest.fixture
 def worker(redis_url, tmp_path):
-    env = processes.clean_env(
-        DATABASE_URL=processes.database_url_for_current_test_db(),
-        REDIS_URL=redis_url,
-        SECRET_KEY="integration-test-secret-key-0123456789abcdef",
-        ALLOWED_HOSTS="localhost",
-    )
-    process = processes.start(
-        [processes.python(), "-m", "celery", "-A", "crisiscenter", "worker", "--loglevel=INFO", "--concurrency=1",
-         "--hostname=integration@%h", "--without-mingle", "--without-gossip"],
-        env=env,
-        log_path=tmp_path / "worker.log",
-    )
-    processes.wait_for(lambda: "ready." in processes.read_log(process), timeout=60, what="the worker to be ready", process=process)
+    process = processes.start_worker(redis_url, tmp_path, "integration", timeout=60)
     yield process
     processes.stop(process)
 

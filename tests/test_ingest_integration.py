@@ -31,24 +31,6 @@ pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow, pytest.
 BOSTON = Path(__file__).resolve().parents[2] / "shared" / "data" / "crisislex-t6" / "2013_Boston_Bombings" / "2013_Boston_Bombings-ontopic_offtopic.csv"
 
 
-def _start_worker(redis_url: str, tmp_path: Path, name: str, **extra_env: str):
-    env = processes.clean_env(
-        DATABASE_URL=processes.database_url_for_current_test_db(),
-        REDIS_URL=redis_url,
-        SECRET_KEY="integration-test-secret-key-0123456789abcdef",
-        ALLOWED_HOSTS="localhost",
-        **extra_env,
-    )
-    process = processes.start(
-        [processes.python(), "-m", "celery", "-A", "crisiscenter", "worker", "--loglevel=INFO", "--concurrency=1",
-         f"--hostname={name}@%h", "--without-mingle", "--without-gossip"],
-        env=env,
-        log_path=tmp_path / f"{name}.log",
-    )
-    processes.wait_for(lambda: "ready." in processes.read_log(process), timeout=60, what=f"worker {name} to be ready", process=process)
-    return process
-
-
 def _sender(redis_url: str) -> Celery:
     return Celery("integration-sender", broker=redis_url)
 
@@ -59,7 +41,7 @@ def test_a_signed_webhook_batch_is_stored_by_a_worker_and_announced_on_the_chann
     source, secret = services.source_create(organization=org_a, actor_membership=erin_membership, name="Tool", kind=SourceKind.WEBHOOK)
     services.watch_save(organization=org_a, actor_membership=erin_membership, name="Battery", query="battery")
     layer = RedisChannelLayer(**channel_layer_config([redis_url])["CONFIG"])
-    worker = _start_worker(redis_url, tmp_path, "webhook")
+    worker = processes.start_worker(redis_url, tmp_path, "webhook")
     try:
         async def listen():
             channel = await layer.new_channel()
@@ -113,7 +95,7 @@ def test_a_worker_killed_mid_replay_loses_nothing_and_stores_nothing_twice(org_a
     IngestJob.unscoped.filter(pk=job.pk).update(speed=max(1.0, span / 10))
     short_leases = {"INGEST_JOB_LEASE_SECONDS": "3", "INGEST_JOB_STALL_SECONDS": "2"}
 
-    first = _start_worker(redis_url, tmp_path, "doomed", **short_leases)
+    first = processes.start_worker(redis_url, tmp_path, "doomed", **short_leases)
     sender = _sender(redis_url)
     sender.send_task("monitoring.tasks.run_job_step", args=[job.pk])
     processes.wait_for(
@@ -124,7 +106,7 @@ def test_a_worker_killed_mid_replay_loses_nothing_and_stores_nothing_twice(org_a
     killed_at = IngestJob.unscoped.get(pk=job.pk)
     assert killed_at.status == JobStatus.RUNNING and killed_at.position < rows
 
-    second = _start_worker(redis_url, tmp_path, "rescuer", **short_leases)
+    second = processes.start_worker(redis_url, tmp_path, "rescuer", **short_leases)
     try:
         deadline = time.monotonic() + 120
         while IngestJob.unscoped.get(pk=job.pk).status != JobStatus.DONE:

@@ -45,19 +45,7 @@ WAIT_SECONDS = 60
 
 @pytest.fixture
 def worker(redis_url, tmp_path):
-    env = processes.clean_env(
-        DATABASE_URL=processes.database_url_for_current_test_db(),
-        REDIS_URL=redis_url,
-        SECRET_KEY="integration-test-secret-key-0123456789abcdef",
-        ALLOWED_HOSTS="localhost",
-    )
-    process = processes.start(
-        [processes.python(), "-m", "celery", "-A", "crisiscenter", "worker", "--loglevel=INFO", "--concurrency=1",
-         "--hostname=spikes@%h", "--without-mingle", "--without-gossip"],
-        env=env,
-        log_path=tmp_path / "worker.log",
-    )
-    processes.wait_for(lambda: "ready." in processes.read_log(process), timeout=WAIT_SECONDS, what="the worker to be ready", process=process)
+    process = processes.start_worker(redis_url, tmp_path, "spikes", timeout=WAIT_SECONDS)
     yield process
     processes.stop(process)
 
