@@ -92,9 +92,14 @@ def _next_generation(organization_slug: str) -> None:
 
 def broadcast_on_commit(*, group: str, event: dict[str, Any], using: str | None = None) -> None:
     """Broadcast ``event`` to ``group`` once the current transaction commits (at once outside one)."""
-    if event.get("type") not in APPLIED_AS_THEY_COME and event.get("organization"):
-        transaction.on_commit(lambda: _next_generation(event["organization"]), using=using)
-    transaction.on_commit(lambda: send_now(group, event), using=using)
+    changes_state = event.get("type") not in APPLIED_AS_THEY_COME and event.get("organization")
+
+    def after_commit() -> None:
+        if changes_state:
+            _next_generation(event["organization"])  # before the event, never after it
+        send_now(group, event)
+
+    transaction.on_commit(after_commit, using=using)
 
 
 def broadcast_to_organization(*, organization, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
