@@ -31,6 +31,12 @@ class RelayedConsumer(AsyncJsonWebsocketConsumer):
         if self.listener is not None:
             self.listener.stop()
 
+    def start_delivery(self) -> None:
+        """Call once the socket is accepted and has said it is ready: events from joining on
+        wait until then, so ``connection.ready`` is always the first message."""
+        if self.listener is not None:
+            self.listener.start()
+
     def _too_slow(self) -> None:
         # The page reconnects and re-reads the current state; nothing is lost for good.
         asyncio.get_running_loop().create_task(self.close(code=fanout.SLOW_CONSUMER_CLOSE_CODE))
@@ -76,6 +82,7 @@ class OrganizationConsumer(RelayedConsumer):
                 "data": {"role": membership.role, "user_id": user.pk},
             }
         )
+        self.start_delivery()
 
     async def disconnect(self, code):
         await self.relay_leave_all()

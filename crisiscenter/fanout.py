@@ -32,8 +32,13 @@ class Listener:
         self._deliver = deliver  # coroutine function (event, text) -> None
         self._on_overflow = on_overflow
         self._outbox: asyncio.Queue = asyncio.Queue(maxsize=OUTBOX_SIZE)
-        self._task = asyncio.get_running_loop().create_task(self._drain())
+        self._task: asyncio.Task | None = None
         self._overflowed = False
+
+    def start(self) -> None:
+        """Begin delivering (what arrived since joining waits in the outbox until then)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._drain())
 
     def offer(self, event: dict, text: str) -> None:
         try:
@@ -52,7 +57,8 @@ class Listener:
                 logger.debug("Could not deliver %s", event.get("type"), exc_info=True)
 
     def stop(self) -> None:
-        self._task.cancel()
+        if self._task is not None:
+            self._task.cancel()
 
 
 class Relay:

@@ -39,6 +39,7 @@ class IncidentConsumer(RelayedConsumer):
         await self.relay_join(user_group(user.pk))
         await self.accept()
         await self.send_json({"type": "connection.ready", "version": PROTOCOL_VERSION, "organization": kwargs["slug"], "data": {"incident_id": incident.pk, "role": membership.role}})
+        self.start_delivery()
 
     async def disconnect(self, code):
         await self.relay_leave_all()
