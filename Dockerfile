@@ -15,4 +15,4 @@ RUN SECRET_KEY=build-only-not-a-real-secret-0123456789abcdef DEBUG=false ALLOWED
 RUN useradd --system --uid 10001 crisis && chown -R crisis /app/var
 USER crisis
 EXPOSE 8000 8001
-CMD ["gunicorn", "crisiscenter.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3"]
+CMD ["gunicorn", "crisiscenter.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--worker-class", "gthread", "--threads", "4", "--keep-alive", "30"]

@@ -299,6 +299,26 @@ CELERY_BEAT_SCHEDULE = {
         "task": "monitoring.tasks.prune_volume",
         "schedule": 3600.0,
     },
+    "resume-publications": {
+        "task": "responses.tasks.resume_publications",
+        "schedule": 30.0,
+    },
+    "escalate-overdue-reviews": {
+        "task": "responses.tasks.escalate_overdue_reviews",
+        "schedule": 30.0,
+    },
+    "check-promises": {
+        "task": "responses.tasks.check_promises",
+        "schedule": 30.0,
+    },
+    "resume-replies": {
+        "task": "responses.tasks.resume_replies",
+        "schedule": 30.0,
+    },
+    "scheduled-posts": {
+        "task": "responses.tasks.scheduled_posts_tick",
+        "schedule": 15.0,
+    },
 }
 # A poll holds its source this long at most (then another worker may take it over).
 SOURCE_POLL_LEASE_SECONDS = env_int("SOURCE_POLL_LEASE_SECONDS", CELERY_TASK_TIME_LIMIT + 60, minimum=10)
@@ -358,6 +378,12 @@ SPECTACULAR_SETTINGS = {
         "RumourStatusEnum": "monitoring.models.RumourStatus",
         "SourceKindEnum": "monitoring.models.SourceKind",
         "IngestJobKindEnum": "monitoring.models.JobKind",
+        "StatementKindEnum": "responses.models.StatementKind",
+        "StatementStatusEnum": "responses.models.StatementStatus",
+        "ChannelKindEnum": "responses.models.ChannelKind",
+        "ChannelAccountKindEnum": "responses.api.ACCOUNT_CHANNEL_KINDS",
+        "PublicationStatusEnum": "responses.models.PublicationStatus",
+        "PromiseStatusEnum": "responses.models.PromiseStatus",
     },
 }
 

@@ -10,6 +10,8 @@ from playbooks import api as playbooks_api
 from playbooks import incident_api
 from playbooks import incident_views
 from playbooks import views as playbooks_views
+from responses import api_urls as responses_api_urls
+from responses import urls as responses_urls
 
 api_v1 = [
     path("me/", api.MeApi.as_view(), name="api-me"),
@@ -100,6 +102,7 @@ api_v1 = [
     path("organizations/<slug:slug>/spikes/<int:spike_id>/dismiss/", monitoring_api.SpikeDismissApi.as_view(), name="api-spike-dismiss"),
     path("organizations/<slug:slug>/war-room/", monitoring_api.WarRoomApi.as_view(), name="api-war-room"),
     path("organizations/<slug:slug>/tags/", monitoring_api.TagListApi.as_view(), name="api-tags"),
+    *responses_api_urls.urlpatterns,
 ]
 
 organization_pages = [
@@ -165,6 +168,7 @@ organization_pages = [
     path("rumours/<int:rumour_id>/correct/", monitoring_views.rumour_correct, name="rumour-correct"),
     path("authors/", monitoring_views.authors, name="authors"),
     path("authors/<path:handle>/", monitoring_views.author_detail, name="author"),
+    *responses_urls.organization_pages,
 ]
 
 urlpatterns = [
@@ -177,6 +181,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include(api_v1)),
+    path("hub/", include("responses.hub_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),

@@ -170,7 +170,11 @@ def inbox_rows(request: HttpRequest) -> HttpResponse:
 @organization_view(Role.VIEWER)
 @require_GET
 def mention_detail(request: HttpRequest, mention_id: int) -> HttpResponse:
+    from responses.views import mention_reply_context
+
     mention = _mention_or_404(request, mention_id)
+    if request.GET.get("part") == "replies":
+        return render(request, "responses/_mention_replies.html", {"mention": mention, **mention_reply_context(request, mention)})
     context = {
         **_triage_context(request),
         "mention": _decorated([mention])[0],
@@ -180,7 +184,7 @@ def mention_detail(request: HttpRequest, mention_id: int) -> HttpResponse:
     }
     if request.GET.get("part") == "notes":
         return render(request, "monitoring/_mention_notes.html", context)
-    return render(request, "monitoring/mention.html", context)
+    return render(request, "monitoring/mention.html", context | mention_reply_context(request, mention))
 
 
 # --- sources -------------------------------------------------------------------------------

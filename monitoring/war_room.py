@@ -75,15 +75,25 @@ def _watches(organization_id: int, start) -> tuple[list[dict], list[dict]]:
 
 
 def _incidents(organization) -> list[dict]:
+    from responses.models import Promise, PromiseStatus
+
+    incidents = list(incident_selectors.incidents_of(organization=organization, open_only=True)[:20])
+    # Promises the public was given, not kept yet: the room sees each countdown (slipped ones too).
+    promises: dict[int, list[dict]] = {}
+    open_promises = Promise.objects.for_organization(organization).filter(
+        incident__in=incidents, status__in=[PromiseStatus.OPEN, PromiseStatus.SLIPPED]
+    ).order_by("due_at", "id").values("id", "incident_id", "text", "due_at", "status")
+    for promise in open_promises:
+        promises.setdefault(promise.pop("incident_id"), []).append(promise)
     return [
         {
             "id": incident.pk, "title": incident.title, "severity": incident.severity, "status": incident.status,
             "url": f"/o/{organization.slug}/incidents/{incident.pk}/", "detected_at": incident.detected_at,
             "acknowledged_at": incident.acknowledged_at, "first_statement_at": incident.first_statement_at,
             "first_statement_due_at": incident.first_statement_due_at, "next_update_due_at": incident.next_update_due_at,
-            "overdue_tasks": incident.overdue_tasks,
+            "overdue_tasks": incident.overdue_tasks, "promises": promises.get(incident.pk, [])[:5],
         }
-        for incident in incident_selectors.incidents_of(organization=organization, open_only=True)[:20]
+        for incident in incidents
     ]
 
 
@@ -122,6 +132,21 @@ def _spikes(organization_id: int, start, now) -> tuple[list[Spike], list[Spike]]
     return shown, [spike for spike in waiting[:50] if spike_alerts.needs_action(spike, now)]
 
 
+def _statements_awaiting(organization) -> list[dict]:
+    """Every statement waiting for approval (the same for every screen; who may approve which
+    is the approvals page's business), oldest request first."""
+    from responses import selectors as response_selectors
+
+    return [
+        {
+            "id": statement.pk, "title": str(statement), "incident_id": statement.incident_id,
+            "url": f"/o/{organization.slug}/incidents/{statement.incident_id}/statements/{statement.pk}/",
+            "waiting_since": statement.review_requested_at or statement.updated_at, "due_at": statement.review_due_at,
+        }
+        for statement in response_selectors.statements_awaiting(organization=organization)[:50]
+    ]
+
+
 def _room(organization, minutes: int) -> dict:
     """The part every member sees alike, shared for SHARED_SECONDS and only until the next
     state-changing event: a room of screens reconnecting at once costs one read, and a screen
@@ -144,8 +169,7 @@ def _room(organization, minutes: int) -> dict:
         "inbox": _inbox(organization.pk, now),
         "inbox_hours": INBOX_HOURS,
         "incidents": _incidents(organization),
-        # Statements and their approvals are the next capability; until then none can wait.
-        "statements_awaiting_approval": [],
+        "statements_awaiting_approval": _statements_awaiting(organization),
     }
 
 

@@ -181,7 +181,7 @@ class PlaybookDiffApi(_PlaybookView):
         numbers = {}
         for name in ("from", "to"):
             value = request.query_params.get(name, "")
-            if not value.isdigit():
+            if not (value.isascii() and value.isdigit()):  # "²".isdigit() is true, int("²") fails
                 raise exceptions.ValidationError({name: ["Give a version number."]})
             numbers[name] = int(value)
         older = selectors.playbook_version(playbook=playbook, number=numbers["from"])

@@ -17,8 +17,9 @@ from playbooks import document as playbook_document
 from playbooks import incident_selectors, incident_services, selectors
 from playbooks.incident_api import timeline_csv
 from playbooks.models import IncidentStatus, MistakeBy, Platform, Severity, TimelineKind
+from responses import selectors as response_selectors
 
-ROOM_PARTS = ("header", "facts", "roles", "tasks", "timeline")
+ROOM_PARTS = ("header", "facts", "roles", "tasks", "timeline", "statements")
 
 
 class IncidentOpenForm(forms.Form):
@@ -130,6 +131,10 @@ def _room_context(request: HttpRequest, incident) -> dict:
         "facts_form": FactsForm(initial={field: getattr(incident, field) for field in incident_services.FACT_FIELDS}),
         "voice_rules": (incident.playbook_version.document.get("voice_rules", []) if incident.playbook_version else []),
         "key_messages": (incident.playbook_version.document.get("key_messages", []) if incident.playbook_version else []),
+        # The statements panel (templates/responses/_incident_statements.html).
+        "statements": response_selectors.statements_of(incident=incident),
+        "promises": response_selectors.promises_of(incident=incident),
+        "promise_next": "incident",
     }
 
 

@@ -26,7 +26,9 @@ def deliver_notifications(self, notification_ids: list[int]) -> None:
         if not claimed:
             continue
         link = f"{settings.SITE_URL.rstrip('/')}/o/{notification.organization.slug}/"
-        if notification.incident_id:
+        if notification.kind == "approval":
+            link += "approvals/"  # where an approver decides in one tap, on a phone too
+        elif notification.incident_id:
             link += f"incidents/{notification.incident_id}/"
         try:
             send_mail(

@@ -219,3 +219,127 @@ def crisislex_posting_times(crisis: str) -> list[datetime]:
     from monitoring.imports import snowflake_time
 
     return sorted(snowflake_time(int(row[0].strip().strip("'"))) for row in _crisislex_rows(crisis))
+
+
+# --- Statements ---------------------------------------------------------------------------
+def statement_world(*, incident, author, approver) -> SimpleNamespace:
+    """Statements of ``incident`` as the permission matrices find them, written by the
+    membership ``author`` (a responder) and approved by ``approver`` (a manager):
+
+    - ``draft``: a holding statement at version 1, not yet sent for approval;
+    - ``in_review``: an update waiting for approval;
+    - ``approved``: approved, not yet published;
+    - ``published``: published on the hub (its publication run), with an open ``promise``;
+    - ``hub``: the organisation's hub channel.
+    """
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from responses import services
+    from responses.models import Promise, Publication
+
+    def draft(kind: str, headline: str, **fields):
+        return services.statement_draft(
+            incident=incident, actor_membership=author, kind=kind,
+            fields={"headline": headline, "body": f"We are sorry. {headline}.", **fields},
+        )
+
+    def approve(statement):
+        statement.refresh_from_db()
+        services.statement_submit(statement=statement, actor_membership=author)
+        services.statement_decide(statement=statement, actor_membership=approver, version_number=statement.current_version.number, decision="approve")
+        statement.refresh_from_db()
+        return statement
+
+    first = draft("holding", "Draft holding statement")
+    in_review = draft("update", "Update in review")
+    services.statement_submit(statement=in_review, actor_membership=author)
+    approved = approve(draft("update", "Approved update"))
+    promise_due = (timezone.now() + timedelta(hours=2)).isoformat()
+    published = approve(draft("holding", "Published holding statement", promises=[{"text": "Refund form online", "due_at": promise_due}]))
+    services.statement_publish(statement=published, actor_membership=approver)
+    for publication in Publication.objects.for_organization(incident.organization_id).filter(statement=published):
+        services.publication_attempt(publication_id=publication.pk)
+    for statement in (first, in_review, published):
+        statement.refresh_from_db()
+    return SimpleNamespace(
+        draft=first, in_review=in_review, approved=approved, published=published,
+        promise=Promise.objects.for_organization(incident.organization_id).get(statement=published),
+        hub=services.builtin_channels(incident.organization_id)["hub"],
+    )
+
+
+# --- Replies and scheduled posts ------------------------------------------------------------
+X_OAUTH1 = {"consumer_key": "ck", "consumer_secret": "cs", "access_token": "1-at", "access_token_secret": "ats"}
+
+
+def approved_statement(*, incident, author, approver, kind: str, body: str, headline: str = ""):
+    """A statement of ``incident`` written by the membership ``author`` and approved by
+    ``approver`` at version 1 (not published)."""
+    from responses import services
+
+    statement = services.statement_draft(incident=incident, actor_membership=author, kind=kind, fields={"headline": headline, "body": body})
+    services.statement_submit(statement=statement, actor_membership=author)
+    services.statement_decide(statement=statement, actor_membership=approver, version_number=1, decision="approve")
+    statement.refresh_from_db()
+    return statement
+
+
+def x_mention(*, incident, admin, external_id: str = "1460323737035677698", text: str = "Are the bars safe?", author_handle: str = "worried_mum"):
+    """A post read from X by an X search source (created on first use), linked to ``incident``
+    and claimed by nobody."""
+    from monitoring import inbox_services, pipeline
+    from monitoring import services as monitoring_services
+    from monitoring.models import Mention, Source
+
+    source = Source.objects.for_organization(incident.organization_id).filter(kind="x").first()
+    if source is None:
+        source, _ = monitoring_services.source_create(
+            organization=incident.organization, actor_membership=admin, name="X search", kind="x", credentials={"bearer_token": "bearer"},
+        )
+    result = pipeline.ingest(source=source, drafts=[mention_draft(external_id, text, author_handle=author_handle)])
+    mention = Mention.unscoped.get(pk=result.stored_ids[0])
+    return inbox_services.mention_link_incident(mention=mention, actor_membership=admin, incident=incident)
+
+
+def reply_world(*, incident, admin, author, approver) -> SimpleNamespace:
+    """Replies and scheduled posts of ``incident``'s organisation as the permission matrices
+    find them (``admin`` an admin or owner, ``author`` a responder, ``approver`` a manager):
+
+    - ``x_channel``: the organisation's X account, with no access list (managers and up post
+      and reply there);
+    - ``x_mention``: a post on X by worried_mum, on ``incident``, unclaimed;
+    - ``reply_template``: an approved reply template of ``incident`` that follows its latest
+      update (``{latest_update} {hub_url}``);
+    - ``held_post``: a scheduled post held for review after a crisis, and ``scheduled_post``,
+      waiting for tomorrow. The pause threshold is then severity 1, so that ``incident``
+      (severity 2) pauses nothing and a manager may resume ``held_post``.
+    """
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from responses import reply_services, schedule_services, services
+
+    organization = incident.organization
+    x_channel = services.channel_create(
+        organization=organization, actor_membership=admin, kind="x", name="@acme", config={"handle": "acme"}, credentials=X_OAUTH1,
+    )
+    mention = x_mention(incident=incident, admin=admin)
+    template = approved_statement(
+        incident=incident, author=author, approver=approver, kind="reply_template", body="Sorry for the worry. Latest: {latest_update} {hub_url}",
+    )
+    tomorrow = timezone.now() + timedelta(days=1)
+    # Queued while the severity-2 incident is open (the default threshold is 2): paused at once;
+    # with the threshold at 1 the next tick finds no crisis and holds it for review.
+    held_post = schedule_services.scheduled_post_create(
+        organization=organization, actor_membership=approver, channel_id=x_channel.pk, text="20% off granola this weekend!", scheduled_at=tomorrow,
+    )
+    reply_services.policy_update(organization=organization, actor_membership=admin, pause_scheduled_at_severity=1, replies_per_author=2)
+    schedule_services.scheduled_posts_tick()
+    held_post.refresh_from_db()
+    scheduled_post = schedule_services.scheduled_post_create(
+        organization=organization, actor_membership=approver, channel_id=x_channel.pk, text="New flavours on Monday", scheduled_at=tomorrow,
+    )
+    return SimpleNamespace(x_channel=x_channel, x_mention=mention, reply_template=template, held_post=held_post, scheduled_post=scheduled_post)

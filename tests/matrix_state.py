@@ -147,3 +147,107 @@ def spike_field(field: str) -> Callable[[SimpleNamespace], object]:
         return Spike.objects.for_organization(world.org_a).values_list(field, flat=True).get(pk=world.spike.pk)
 
     return read
+
+
+# --- Statements and publishing ------------------------------------------------------------
+def incident_statement_ids(world) -> list[int]:
+    from responses.models import Statement
+
+    return sorted(Statement.objects.for_organization(world.org_a).filter(incident=world.incident).values_list("pk", flat=True))
+
+
+def statement_field(field: str, statement_name: str = "draft") -> Callable[[SimpleNamespace], object]:
+    def read(world) -> object:
+        from responses.models import Statement
+
+        return Statement.objects.for_organization(world.org_a).values_list(field, flat=True).get(pk=getattr(world, statement_name).pk)
+
+    return read
+
+
+def statement_version_numbers(world) -> list[int]:
+    from responses.models import StatementVersion
+
+    return sorted(StatementVersion.objects.for_organization(world.org_a).filter(statement=world.draft).values_list("number", flat=True))
+
+
+def statement_translation_languages(world) -> list[str]:
+    from responses.models import Statement
+
+    return sorted(Statement.objects.for_organization(world.org_a).filter(translation_of=world.draft).values_list("language", flat=True))
+
+
+def promise_status(world) -> str:
+    from responses.models import Promise
+
+    return Promise.objects.for_organization(world.org_a).values_list("status", flat=True).get(pk=world.promise.pk)
+
+
+def acme_channel_names(world) -> list[str]:
+    from responses.models import PublishingChannel
+
+    return sorted(PublishingChannel.objects.for_organization(world.org_a).values_list("name", flat=True))
+
+
+def channel_field(field: str) -> Callable[[SimpleNamespace], object]:
+    def read(world) -> object:
+        from responses.models import PublishingChannel
+
+        return PublishingChannel.objects.for_organization(world.org_a).values_list(field, flat=True).get(pk=world.channel.pk)
+
+    return read
+
+
+def channel_live_grants(world) -> list[tuple[int, bool]]:
+    from responses.models import ChannelAccess
+
+    live = ChannelAccess.objects.for_organization(world.org_a).filter(channel=world.channel, revoked_at__isnull=True)
+    return sorted(live.values_list("user_id", "in_lockdown"))
+
+
+def active_lockdown_reason(world) -> str | None:
+    from responses import policy
+
+    lockdown = policy.active_lockdown(world.org_a.pk)
+    return lockdown.reason if lockdown else None
+
+
+def lockdown_ended_at(world):
+    """When the lockdown that DELETE ends ended. The world has none (starting one must work
+    there), so the first read starts it: the reads before and after the call see the same row."""
+    from responses import services
+    from responses.models import PublishingLockdown
+
+    if not hasattr(world, "lockdown"):
+        alice = Membership.objects.for_organization(world.org_a).get(user__username="alice")
+        world.lockdown = services.lockdown_start(organization=world.org_a, actor_membership=alice, reason="Matrix: ended by the call")
+    return PublishingLockdown.objects.for_organization(world.org_a).values_list("ended_at", flat=True).get(pk=world.lockdown.pk)
+
+
+# --- Replies and scheduled posts ----------------------------------------------------------
+def x_mention_reply_ids(world) -> list[int]:
+    from responses.models import Reply
+
+    return sorted(Reply.objects.for_organization(world.org_a).filter(mention=world.x_mention).values_list("pk", flat=True))
+
+
+def acme_scheduled_post_texts(world) -> list[str]:
+    from responses.models import ScheduledPost
+
+    return sorted(ScheduledPost.objects.for_organization(world.org_a).values_list("text", flat=True))
+
+
+def scheduled_post_field(field: str, post_name: str = "scheduled_post") -> Callable[[SimpleNamespace], object]:
+    def read(world) -> object:
+        from responses.models import ScheduledPost
+
+        return ScheduledPost.objects.for_organization(world.org_a).values_list(field, flat=True).get(pk=getattr(world, post_name).pk)
+
+    return read
+
+
+def acme_publishing_policy(world) -> tuple[int, int]:
+    from responses import reply_services
+
+    current = reply_services.publishing_policy(world.org_a.pk)
+    return current.pause_scheduled_at_severity, current.replies_per_author

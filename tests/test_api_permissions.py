@@ -30,7 +30,18 @@ from playbooks.models import (
 )
 from playbooks.notifications import notify
 from tests import matrix_state as state
-from tests.factories import PASSWORD, export_file, incident_world, mention_draft, monitoring_world, valid_playbook_document
+from responses import api_urls as response_api_urls
+from responses import services as response_services
+from tests.factories import (
+    PASSWORD,
+    export_file,
+    incident_world,
+    mention_draft,
+    monitoring_world,
+    reply_world,
+    statement_world,
+    valid_playbook_document,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -52,7 +63,12 @@ class Call:
     # it), {resolved} (a resolved incident) and {proposal} (an open proposal from it); for
     # monitoring {source} (the webhook source), {polled_source} (a Mastodon source), {watch},
     # {mention} (unclaimed), {held_mention} (claimed by bob), {rumour} and {job} (a queued
-    # import) and {spike} (an open spike), all of org A (see tests.factories.monitoring_world)
+    # import) and {spike} (an open spike), all of org A (see tests.factories.monitoring_world); for
+    # statements {statement} (bob's draft), {frank_review} (frank's, in review), {approved}
+    # (approved, not published), {promise} (open, of the published one), {channel} (a
+    # Mastodon channel on which {bob_user}, bob's user id, may publish); for replies and
+    # scheduled posts {x_channel}, {x_mention}, {reply_template}, {scheduled_post} (waiting)
+    # and {held_post} (held for review) (see tests.factories.reply_world)
     path: str
     who: str | Role  # ANYONE, SIGNED_IN, or the lowest role in org A that may do it
     success: int
@@ -336,6 +352,99 @@ CALLS = [
     Call("api-spike-dismiss", "POST", f"{ACME}/spikes/{{spike}}/dismiss/", Role.RESPONDER, 200, state=state.spike_field("dismissed_at")),
     Call("api-spike-dismiss", "OPTIONS", f"{ACME}/spikes/{{spike}}/dismiss/", Role.RESPONDER, 200),
     *(Call("api-war-room", method, f"{ACME}/war-room/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
+    # Statements (tests.factories.statement_world: bob wrote them, carol approved; frank wrote
+    # {frank_review}, in review). Members read; responders write, submit, translate and keep
+    # promises. Deciding and publishing let responders past the view: the approval policy
+    # (approver role holders, else managers) and each channel's access list (managers while
+    # it has none) decide, so bob is refused by the service here.
+    *(Call("api-statements", method, f"{INCIDENT}/statements/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
+    Call(
+        "api-statements", "POST", f"{INCIDENT}/statements/", Role.RESPONDER, 201,
+        body={"kind": "holding", "template_index": 0}, state=state.incident_statement_ids,
+    ),
+    *(Call("api-statement", method, f"{ACME}/statements/{{statement}}/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
+    *(Call("api-statement-versions", method, f"{ACME}/statements/{{statement}}/versions/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
+    Call(
+        "api-statement-versions", "POST", f"{ACME}/statements/{{statement}}/versions/", Role.RESPONDER, 201,
+        body={"base_version": 1, "body": "We are sorry. The recall covers batch 42 only."}, state=state.statement_version_numbers,
+    ),
+    *(Call("api-statement-version", method, f"{ACME}/statements/{{statement}}/versions/1/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
+    *(Call("api-statement-diff", method, f"{ACME}/statements/{{statement}}/diff/?to=1", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
+    Call("api-statement-submit", "POST", f"{ACME}/statements/{{statement}}/submit/", Role.RESPONDER, 200, state=state.statement_field("status")),
+    Call("api-statement-submit", "OPTIONS", f"{ACME}/statements/{{statement}}/submit/", Role.RESPONDER, 200),
+    Call(
+        "api-statement-decision", "POST", f"{ACME}/statements/{{frank_review}}/decision/", Role.MANAGER, 200,
+        body={"version": 1, "decision": "approve"}, state=state.statement_field("status", "frank_review"),
+    ),
+    Call("api-statement-decision", "OPTIONS", f"{ACME}/statements/{{frank_review}}/decision/", Role.RESPONDER, 200),
+    Call("api-statement-publish", "POST", f"{ACME}/statements/{{approved}}/publish/", Role.MANAGER, 202, state=state.statement_field("status", "approved")),
+    Call("api-statement-publish", "OPTIONS", f"{ACME}/statements/{{approved}}/publish/", Role.RESPONDER, 200),
+    Call(
+        "api-statement-translations", "POST", f"{ACME}/statements/{{statement}}/translations/", Role.RESPONDER, 201,
+        body={"language": "nl", "headline": "Terugroepactie", "body": "Het spijt ons."}, state=state.statement_translation_languages,
+    ),
+    Call("api-statement-translations", "OPTIONS", f"{ACME}/statements/{{statement}}/translations/", Role.RESPONDER, 200),
+    # The tone check saves nothing: no state to compare.
+    Call("api-tone-check", "POST", f"{INCIDENT}/tone-check/", Role.RESPONDER, 200, body={"text": "We did nothing wrong."}),
+    Call("api-tone-check", "OPTIONS", f"{INCIDENT}/tone-check/", Role.RESPONDER, 200),
+    *(Call("api-approvals", method, f"{ACME}/approvals/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
+    *(Call("api-promises", method, f"{INCIDENT}/promises/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
+    Call("api-promise-keep", "POST", f"{ACME}/promises/{{promise}}/keep/", Role.RESPONDER, 200, state=state.promise_status),
+    Call("api-promise-keep", "OPTIONS", f"{ACME}/promises/{{promise}}/keep/", Role.RESPONDER, 200),
+    # Channels: responders see them (never their credentials); admins add them, switch them
+    # and keep their access lists; only admins lock publishing down.
+    *(Call("api-channels", method, f"{ACME}/channels/", Role.RESPONDER, 200) for method in GET_HEAD_OPTIONS),
+    Call(
+        "api-channels", "POST", f"{ACME}/channels/", Role.ADMIN, 201,
+        body={"kind": "mastodon", "name": "Acme support on Mastodon", "config": {"instance_url": "https://mastodon.example"},
+              "credentials": {"access_token": "another-matrix-token"}},
+        state=state.acme_channel_names,
+    ),
+    *(Call("api-channel", method, f"{ACME}/channels/{{channel}}/", Role.RESPONDER, 200) for method in GET_HEAD_OPTIONS),
+    Call("api-channel", "PATCH", f"{ACME}/channels/{{channel}}/", Role.ADMIN, 200, body={"is_enabled": False}, state=state.channel_field("is_enabled")),
+    Call(
+        "api-channel-access", "POST", f"{ACME}/channels/{{channel}}/access/", Role.ADMIN, 201,
+        body={"user_id": "{frank_user}", "in_lockdown": True}, state=state.channel_live_grants,
+    ),
+    Call("api-channel-access", "OPTIONS", f"{ACME}/channels/{{channel}}/access/", Role.ADMIN, 200),
+    Call("api-channel-access-revoke", "DELETE", f"{ACME}/channels/{{channel}}/access/{{bob_user}}/", Role.ADMIN, 204, state=state.channel_live_grants),
+    Call("api-channel-access-revoke", "OPTIONS", f"{ACME}/channels/{{channel}}/access/{{bob_user}}/", Role.ADMIN, 200),
+    *(Call("api-lockdown", method, f"{ACME}/publishing/lockdown/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
+    Call(
+        "api-lockdown", "POST", f"{ACME}/publishing/lockdown/", Role.ADMIN, 201,
+        body={"reason": "Account compromise suspected"}, state=state.active_lockdown_reason,
+    ),
+    Call("api-lockdown", "DELETE", f"{ACME}/publishing/lockdown/", Role.ADMIN, 204, state=state.lockdown_ended_at),
+    # Replies and scheduled posts (tests.factories.reply_world: an X channel without an access
+    # list, so managers and up may use it and bob is refused by the service; a held post and a
+    # waiting one). Members read; responders reply, schedule and cancel; managers resume after
+    # review; admins set the policy. Sending only queues: the worker never runs in a matrix.
+    *(Call("api-publishing-policy", method, f"{ACME}/publishing/policy/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
+    Call(
+        "api-publishing-policy", "PATCH", f"{ACME}/publishing/policy/", Role.ADMIN, 200,
+        body={"pause_scheduled_at_severity": 3, "replies_per_author": 5}, state=state.acme_publishing_policy,
+    ),
+    *(Call("api-mention-replies", method, f"{ACME}/mentions/{{x_mention}}/replies/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
+    Call(
+        "api-mention-replies", "POST", f"{ACME}/mentions/{{x_mention}}/replies/", Role.MANAGER, 202,
+        body={"template_id": "{reply_template}"}, state=state.x_mention_reply_ids,
+    ),
+    *(Call("api-reply-templates", method, f"{INCIDENT}/reply-templates/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
+    *(Call("api-scheduled-posts", method, f"{ACME}/scheduled-posts/", Role.VIEWER, 200) for method in GET_HEAD_OPTIONS),
+    Call(
+        "api-scheduled-posts", "POST", f"{ACME}/scheduled-posts/", Role.MANAGER, 201,
+        body={"channel_id": "{x_channel}", "text": "Autumn recipes", "scheduled_at": "2031-10-01T09:00:00+02:00"}, state=state.acme_scheduled_post_texts,
+    ),
+    Call(
+        "api-scheduled-post-cancel", "POST", f"{ACME}/scheduled-posts/{{scheduled_post}}/cancel/", Role.RESPONDER, 200,
+        state=state.scheduled_post_field("status"),
+    ),
+    Call("api-scheduled-post-cancel", "OPTIONS", f"{ACME}/scheduled-posts/{{scheduled_post}}/cancel/", Role.RESPONDER, 200),
+    Call(
+        "api-scheduled-post-resume", "POST", f"{ACME}/scheduled-posts/{{held_post}}/resume/", Role.MANAGER, 200,
+        body={}, state=state.scheduled_post_field("status", "held_post"),
+    ),
+    Call("api-scheduled-post-resume", "OPTIONS", f"{ACME}/scheduled-posts/{{held_post}}/resume/", Role.MANAGER, 200),
 ]
 
 # Routes and methods that no persona-and-role row can express, with the tests that cover them.
@@ -351,7 +460,27 @@ DECIDED_BY_THE_SERVICE = {
     ("api-incident-status", "POST"): Role.RESPONDER,  # the incident's lead may
     ("api-incident-severity", "POST"): Role.RESPONDER,
     ("api-incident-roles", "POST"): Role.RESPONDER,
+    ("api-statement-decision", "POST"): Role.RESPONDER,  # approver role holders may, whatever their organisation role
+    ("api-statement-publish", "POST"): Role.RESPONDER,  # the channel's access list decides
+    ("api-mention-replies", "POST"): Role.RESPONDER,  # the channel's access list decides
+    ("api-scheduled-posts", "POST"): Role.RESPONDER,
 }
+
+# The code a service refusal of such a route carries (members below the view's role get the
+# view's "permission_denied").
+REFUSED_BY_THE_SERVICE_WITH = {
+    ("api-statement-decision", "POST"): "not_an_approver",
+    ("api-statement-publish", "POST"): "publishing_not_allowed",
+    ("api-mention-replies", "POST"): "publishing_not_allowed",
+    ("api-scheduled-posts", "POST"): "publishing_not_allowed",
+}
+
+
+def expected_refusal_code(call: Call, persona: str) -> str:
+    view_role = DECIDED_BY_THE_SERVICE.get((call.route, call.method))
+    if view_role is not None and ROLE_IN_ACME[persona].at_least(view_role):
+        return REFUSED_BY_THE_SERVICE_WITH.get((call.route, call.method), "permission_denied")
+    return "permission_denied"
 
 
 def expected_status(call: Call, persona: str) -> int:
@@ -376,7 +505,7 @@ def _cases(status_filter: Callable[[int, Call], bool]):
 
 
 @pytest.fixture
-def world(org_a, org_b, personas, erin, frank_membership, alice_membership, bob_membership, api_client_for):
+def world(request, org_a, org_b, personas, erin, frank_membership, alice_membership, bob_membership, carol_membership, api_client_for):
     invitation, _token = services.invitation_create(
         organization=org_a, actor_membership=alice_membership, email="pending@example.com", role=Role.VIEWER
     )
@@ -386,6 +515,12 @@ def world(org_a, org_b, personas, erin, frank_membership, alice_membership, bob_
     )
     incidents = incident_world(playbook=playbook, opener=alice_membership, lead=personas["carol"])
     monitoring = monitoring_world(admin=alice_membership, holder=bob_membership)
+    statements = SimpleNamespace()
+    if _uses_statements(request):
+        statements = _statements_world(incident=incidents.incident, alice=alice_membership, bob=bob_membership, carol=carol_membership, frank=frank_membership)
+    replies = SimpleNamespace()
+    if _uses_routes(request, REPLY_ROUTES):
+        replies = reply_world(incident=incidents.incident, admin=alice_membership, author=bob_membership, approver=carol_membership)
     users = {**personas, "erin": erin}
     return SimpleNamespace(
         org_a=org_a,
@@ -395,9 +530,44 @@ def world(org_a, org_b, personas, erin, frank_membership, alice_membership, bob_
         playbook=playbook,
         **vars(incidents),
         **vars(monitoring),
+        **vars(statements),
+        **vars(replies),
         users=users,
         client_for=lambda persona: api_client_for(users[persona]),
     )
+
+
+def _uses_statements(request) -> bool:
+    # Only the rows of the statement routes need statements; building them for every row of
+    # the matrix would slow all of it down.
+    return _uses_routes(request, {pattern.name for pattern in response_api_urls.urlpatterns} - REPLY_ROUTES)
+
+
+REPLY_ROUTES = {
+    "api-publishing-policy", "api-mention-replies", "api-reply-templates", "api-scheduled-posts", "api-scheduled-post-cancel", "api-scheduled-post-resume",
+}
+
+
+def _uses_routes(request, routes: set[str]) -> bool:
+    callspec = getattr(request.node, "callspec", None)
+    call = callspec.params.get("call") if callspec else None
+    return call is None or call.route in routes
+
+
+def _statements_world(*, incident, alice, bob, carol, frank) -> SimpleNamespace:
+    """tests.factories.statement_world (bob writes, carol approves), with frank's update in
+    review (``frank_review``) and a Mastodon ``channel`` on whose access list bob is."""
+    statements = statement_world(incident=incident, author=bob, approver=carol)
+    statements.frank_review = response_services.statement_draft(
+        incident=incident, actor_membership=frank, kind="update", fields={"headline": "Frank's update", "body": "We are sorry."}
+    )
+    response_services.statement_submit(statement=statements.frank_review, actor_membership=frank)
+    statements.channel = response_services.channel_create(
+        organization=incident.organization, actor_membership=alice, kind="mastodon", name="Acme on Mastodon",
+        config={"instance_url": "https://mastodon.example"}, credentials={"access_token": "matrix-access-token"},
+    )
+    response_services.channel_access_grant(channel=statements.channel, actor_membership=alice, user_id=bob.user_id)
+    return statements
 
 
 def _ids(world) -> dict[str, int]:
@@ -406,7 +576,15 @@ def _ids(world) -> dict[str, int]:
         "incident": world.incident.pk, "task": world.task.pk, "done_task": world.done_task.pk, "resolved": world.resolved.pk,
         "proposal": world.proposal.pk, "source": world.source.pk, "polled_source": world.polled_source.pk, "watch": world.watch.pk,
         "mention": world.mention.pk, "held_mention": world.held_mention.pk, "rumour": world.rumour.pk, "job": world.job.pk,
-        "spike": world.spike.pk,
+        "spike": world.spike.pk, "bob_user": world.users["bob"].pk,
+        **({
+            "statement": world.draft.pk, "frank_review": world.frank_review.pk, "approved": world.approved.pk, "promise": world.promise.pk,
+            "channel": world.channel.pk,
+        } if hasattr(world, "draft") else {}),
+        **({
+            "x_channel": world.x_channel.pk, "x_mention": world.x_mention.pk, "reply_template": world.reply_template.pk,
+            "scheduled_post": world.scheduled_post.pk, "held_post": world.held_post.pk,
+        } if hasattr(world, "x_mention") else {}),
     }
 
 
@@ -478,7 +656,7 @@ def test_member_below_the_required_role_gets_403(world, call, persona):
     response = _assert_refused(world, call, persona, 403)
 
     if call.method != "HEAD":
-        assert response.json()["error"]["code"] == "permission_denied"
+        assert response.json()["error"]["code"] == expected_refusal_code(call, persona)
 
 
 @pytest.mark.parametrize(("call", "persona"), _cases(lambda status, call: 200 <= status < 300))

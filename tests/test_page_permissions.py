@@ -29,7 +29,18 @@ from playbooks.models import (
     PlaybookProposal,
 )
 from tests import matrix_state as state
-from tests.factories import UserFactory, export_file, incident_world, mention_draft, monitoring_world, valid_playbook_document
+from responses import services as response_services
+from responses.models import Statement
+from tests.factories import (
+    UserFactory,
+    export_file,
+    incident_world,
+    mention_draft,
+    monitoring_world,
+    reply_world,
+    statement_world,
+    valid_playbook_document,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +58,9 @@ class Page:
     # {playbook} (a playbook of org A at version 2), {incident} (an open incident of org A
     # from that playbook, led by carol), {task} (an open task of it), {resolved} (a resolved
     # incident) and {proposal} (an open proposal from it); monitoring: {source} (a webhook),
-    # {polled_source}, {watch}, {mention}, {rumour} and {job} (tests.factories.monitoring_world)
+    # {polled_source}, {watch}, {mention}, {rumour} and {job} (tests.factories.monitoring_world);
+    # replies and scheduled posts: {x_channel}, {x_mention}, {reply_template}, {scheduled_post}
+    # and {held_post} (tests.factories.reply_world)
     path: str
     who: str | Role  # SIGNED_IN, or the lowest role in org A that may do it
     success: int
@@ -108,6 +121,36 @@ def _page_of_acme_playbook(name: str) -> Callable[[SimpleNamespace], str]:
     return page
 
 
+def _page_of_acme_statement(headline: str) -> Callable[[SimpleNamespace], str]:
+    def page(world) -> str:
+        statement = Statement.objects.for_organization(world.org_a).get(current_version__headline=headline)
+        return f"{ACME}/incidents/{statement.incident_id}/statements/{statement.pk}/"
+
+    return page
+
+
+def _page_of_acme_translation(language: str) -> Callable[[SimpleNamespace], str]:
+    def page(world) -> str:
+        statement = Statement.objects.for_organization(world.org_a).get(translation_of=world.published, language=language)
+        return f"{ACME}/incidents/{statement.incident_id}/statements/{statement.pk}/"
+
+    return page
+
+
+def _published_translation_languages(world) -> list[str]:
+    return sorted(Statement.objects.for_organization(world.org_a).filter(translation_of=world.published).values_list("language", flat=True))
+
+
+def _acme_statement_headlines(world) -> list[str]:
+    return sorted(Statement.objects.for_organization(world.org_a).values_list("current_version__headline", flat=True))
+
+
+def _frank_review_decisions(world) -> list[tuple[int, str]]:
+    from responses.models import Approval
+
+    return sorted(Approval.objects.for_organization(world.org_a).filter(statement=world.frank_review).values_list("approver_id", "decision"))
+
+
 ACME = "/o/acme"
 PLAYBOOK = f"{ACME}/playbooks/{{playbook}}"
 INCIDENT = f"{ACME}/incidents/{{incident}}"
@@ -119,6 +162,7 @@ IMPORTED_PLAYBOOK_FILE = playbook_document.to_yaml(valid_playbook_document(name=
 NEXT_VERSION_YAML = playbook_document.to_yaml(valid_playbook_document(default_severity=1))
 MENTION = f"{ACME}/inbox/{{mention}}"
 RUMOUR = f"{ACME}/rumours/{{rumour}}"
+STATEMENT = f"{INCIDENT}/statements"
 MENTIONS_FILE = export_file(mention_draft("upload-1", "Uploaded: is the recall real?"))
 
 PAGES = [
@@ -342,7 +386,87 @@ PAGES = [
     ),
     Page("authors", "GET", f"{ACME}/authors/", Role.VIEWER, 200),
     Page("author", "GET", f"{ACME}/authors/angry_customer/", Role.VIEWER, 200),
+    # Statements (tests.factories.statement_world: bob wrote them, carol approved; frank wrote
+    # {frank_review}, waiting for approval). Members read; responders write; approving needs an
+    # approver (bob is none, and never of his own words); publishing needs a manager on a
+    # channel without an access list. Publishing settings are the admins'.
+    Page("statements", "GET", f"{INCIDENT}/statements/", Role.VIEWER, 200),
+    Page(
+        "statements", "POST", f"{INCIDENT}/statements/", Role.RESPONDER, 302,
+        data={"kind": "holding", "language": "en", "headline": "Matrix statement", "body": "We are sorry.", "public_status": "investigating",
+              "target_channels": "hub"},
+        redirect=_page_of_acme_statement("Matrix statement"), state=_acme_statement_headlines,
+    ),
+    Page("statement", "GET", f"{STATEMENT}/{{published}}/", Role.VIEWER, 200),
+    Page("statement-diff", "GET", f"{STATEMENT}/{{published}}/diff/?from=0&to=1", Role.VIEWER, 200),
+    Page(
+        "statement-edit", "POST", f"{STATEMENT}/{{statement}}/edit/", Role.RESPONDER, 302,
+        data={"edit-base_version": "1", "edit-headline": "Draft holding statement", "edit-body": "We are very sorry.", "edit-public_status": "investigating",
+              "edit-target_channels": "hub"},
+        redirect=f"{STATEMENT}/{{statement}}/", state=state.statement_version_numbers,
+    ),
+    Page(
+        "statement-submit", "POST", f"{STATEMENT}/{{statement}}/submit/", Role.RESPONDER, 302,
+        redirect=f"{STATEMENT}/{{statement}}/", state=state.statement_field("status"),
+    ),
+    Page(
+        "statement-decide", "POST", f"{STATEMENT}/{{frank_review}}/decide/", Role.MANAGER, 302,
+        data={"version": "1", "decision": "approve"}, redirect=f"{STATEMENT}/{{frank_review}}/", state=_frank_review_decisions,
+    ),
+    Page(
+        "statement-publish", "POST", f"{STATEMENT}/{{approved}}/publish/", Role.MANAGER, 302,
+        redirect=f"{STATEMENT}/{{approved}}/", state=state.statement_field("status", "approved"),
+    ),
+    Page(
+        "statement-translate", "POST", f"{STATEMENT}/{{published}}/translate/", Role.RESPONDER, 302,
+        data={"translation-language": "nl", "translation-body": "Het spijt ons."}, redirect=_page_of_acme_translation("nl"),
+        state=_published_translation_languages,
+    ),
+    Page(
+        "promise-keep", "POST", f"{INCIDENT}/promises/{{promise}}/keep/", Role.RESPONDER, 302,
+        redirect=f"{INCIDENT}/statements/", state=state.promise_status,
+    ),
+    Page("approvals", "GET", f"{ACME}/approvals/", Role.VIEWER, 200),
+    Page("publishing", "GET", f"{ACME}/publishing/", Role.ADMIN, 200),
+    Page(
+        "channel-access-grant", "POST", f"{ACME}/publishing/channels/{{channel}}/access/", Role.ADMIN, 302,
+        data={"user": "{frank_user}", "in_lockdown": "on"}, redirect=f"{ACME}/publishing/", state=state.channel_live_grants,
+    ),
+    Page(
+        "channel-access-revoke", "POST", f"{ACME}/publishing/channels/{{channel}}/access/{{bob_user}}/revoke/", Role.ADMIN, 302,
+        redirect=f"{ACME}/publishing/", state=state.channel_live_grants,
+    ),
+    Page(
+        "publishing-lockdown", "POST", f"{ACME}/publishing/lockdown/", Role.ADMIN, 302,
+        data={"action": "start", "reason": "The X account was hacked"}, redirect=f"{ACME}/publishing/", state=state.active_lockdown_reason,
+    ),
+    # Replies and scheduled posts (tests.factories.reply_world): the X channel has no access
+    # list, so managers and up reply and schedule there and bob is refused by the service.
+    Page(
+        "publishing-policy", "POST", f"{ACME}/publishing/policy/", Role.ADMIN, 302,
+        data={"pause_scheduled_at_severity": "3", "replies_per_author": "5"}, redirect=f"{ACME}/publishing/", state=state.acme_publishing_policy,
+    ),
+    Page(
+        "mention-reply", "POST", f"{ACME}/inbox/{{x_mention}}/reply/", Role.MANAGER, 302,
+        data={"template": "{reply_template}"}, redirect=f"{ACME}/inbox/{{x_mention}}/", state=state.x_mention_reply_ids,
+    ),
+    Page("scheduled-posts", "GET", f"{ACME}/scheduled/", Role.VIEWER, 200),
+    Page(
+        "scheduled-posts", "POST", f"{ACME}/scheduled/", Role.MANAGER, 302,
+        data={"channel": "{x_channel}", "text": "Autumn recipes", "scheduled_at": "2031-10-01T09:00"}, redirect=f"{ACME}/scheduled/",
+        state=state.acme_scheduled_post_texts,
+    ),
+    Page(
+        "scheduled-post-cancel", "POST", f"{ACME}/scheduled/{{scheduled_post}}/cancel/", Role.RESPONDER, 302,
+        redirect=f"{ACME}/scheduled/", state=state.scheduled_post_field("status"),
+    ),
+    Page(
+        "scheduled-post-resume", "POST", f"{ACME}/scheduled/{{held_post}}/resume/", Role.MANAGER, 302,
+        redirect=f"{ACME}/scheduled/", state=state.scheduled_post_field("status", "held_post"),
+    ),
 ]
+
+REPLY_ROUTES = {"publishing-policy", "mention-reply", "scheduled-posts", "scheduled-post-cancel", "scheduled-post-resume"}
 
 
 def expected_status(page: Page, persona: str) -> int:
@@ -365,7 +489,7 @@ def _cases(keep: Callable[[str, int], bool]):
 
 
 @pytest.fixture
-def world(org_a, org_b, personas, erin, frank_membership, alice_membership, bob_membership, login_client):
+def world(request, org_a, org_b, personas, erin, frank_membership, alice_membership, bob_membership, carol_membership, login_client):
     invitation, _token = services.invitation_create(
         organization=org_a, actor_membership=alice_membership, email="pending@example.com", role=Role.VIEWER
     )
@@ -375,6 +499,22 @@ def world(org_a, org_b, personas, erin, frank_membership, alice_membership, bob_
     )
     incidents = incident_world(playbook=playbook, opener=alice_membership, lead=personas["carol"])
     monitoring = monitoring_world(admin=alice_membership, holder=bob_membership)
+    statements = statement_world(incident=incidents.incident, author=bob_membership, approver=carol_membership)
+    frank_review = response_services.statement_draft(
+        incident=incidents.incident, actor_membership=frank_membership, kind="update", fields={"headline": "Frank's update", "body": "We are sorry."}
+    )
+    response_services.statement_submit(statement=frank_review, actor_membership=frank_membership)
+    channel = response_services.channel_create(
+        organization=org_a, actor_membership=alice_membership, kind="mastodon", name="Acme on Mastodon",
+        config={"instance_url": "https://mastodon.example"}, credentials={"access_token": "matrix-access-token"},
+    )
+    response_services.channel_access_grant(channel=channel, actor_membership=alice_membership, user_id=bob_membership.user_id)
+    # Only the rows of the reply and scheduled-post pages need them.
+    callspec = getattr(request.node, "callspec", None)
+    page = callspec.params.get("page") if callspec else None
+    replies = SimpleNamespace()
+    if page is None or page.route in REPLY_ROUTES:
+        replies = reply_world(incident=incidents.incident, admin=alice_membership, author=bob_membership, approver=carol_membership)
     users = {**personas, "erin": erin}
     return SimpleNamespace(
         org_a=org_a,
@@ -383,6 +523,11 @@ def world(org_a, org_b, personas, erin, frank_membership, alice_membership, bob_
         playbook=playbook,
         **vars(incidents),
         **vars(monitoring),
+        **vars(statements),
+        **vars(replies),
+        frank_review=frank_review,
+        channel=channel,
+        bob_user=bob_membership.user,
         browser_for=lambda persona: login_client(users[persona]),
     )
 
@@ -393,6 +538,12 @@ def _ids(world) -> dict[str, int]:
         "playbook": world.playbook.pk, "incident": world.incident.pk, "task": world.task.pk, "resolved": world.resolved.pk,
         "proposal": world.proposal.pk, "source": world.source.pk, "polled_source": world.polled_source.pk, "watch": world.watch.pk,
         "mention": world.mention.pk, "rumour": world.rumour.pk, "job": world.job.pk,
+        "statement": world.draft.pk, "published": world.published.pk, "approved": world.approved.pk, "frank_review": world.frank_review.pk,
+        "promise": world.promise.pk, "channel": world.channel.pk, "bob_user": world.bob_user.pk,
+        **({
+            "x_channel": world.x_channel.pk, "x_mention": world.x_mention.pk, "reply_template": world.reply_template.pk,
+            "scheduled_post": world.scheduled_post.pk, "held_post": world.held_post.pk,
+        } if hasattr(world, "x_mention") else {}),
     }
 
 

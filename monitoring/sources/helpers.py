@@ -3,7 +3,9 @@ parsing, JSON-safe copies of library objects and the per-stream bookkeeping in c
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import socket
 from datetime import date, datetime, timezone as dt_timezone
 from html import unescape
 from html.parser import HTMLParser
@@ -70,6 +72,9 @@ def clean_http_url(value: Any, label: str, *, require_https: bool = False) -> st
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{label} is required.")
     value = value.strip()
+    if any(ord(character) < 32 or ord(character) == 127 for character in value):
+        # urlsplit keeps them, requests would send them, PostgreSQL refuses NUL outright.
+        raise ValueError(f"{label} must not contain control characters.")
     parts = urlsplit(value)
     schemes = ("https",) if require_https else ("http", "https")
     if parts.scheme.lower() not in schemes or not parts.hostname:
@@ -280,3 +285,34 @@ def rate_limit_from_headers(headers: Any, prefix: str) -> dict[str, Any]:
         except (TypeError, ValueError):
             continue
     return values if "remaining" in values else {}
+
+
+def private_address_problem(url: str, *, must_be: str = "must be public") -> str | None:
+    """Why the worker must not call ``url`` — it is, or resolves to, an address inside our
+    network (loopback, private ranges, cloud metadata at 169.254.169.254) — or None.
+    Addresses come from organisation admins (feeds, webhooks, Mastodon and Bluesky servers);
+    ``MONITORING_FEEDS_ALLOW_PRIVATE_ADDRESSES`` lifts the rule for intranet installs. A name
+    that does not resolve is left to fail in the request itself."""
+    from django.conf import settings
+
+    if settings.MONITORING_FEEDS_ALLOW_PRIVATE_ADDRESSES:
+        return None
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return "the address has no host name."
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return "the address has an invalid port."
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)}
+    except (socket.gaierror, UnicodeError, OSError):
+        return None
+    for address in addresses:
+        try:
+            public = ipaddress.ip_address(str(address).split("%")[0]).is_global
+        except ValueError:
+            public = False
+        if not public:
+            return f"{parts.hostname} is a private or local address; {must_be}."
+    return None

@@ -29,15 +29,12 @@ from __future__ import annotations
 
 import calendar
 import hashlib
-import ipaddress
-import socket
 from datetime import datetime, timedelta, timezone as dt_timezone
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
 import requests
-from django.conf import settings
 from django.utils import timezone
 
 from monitoring.drafts import MentionDraft
@@ -207,21 +204,14 @@ def _read(url: str, response: requests.Response) -> tuple[bytes, requests.struct
 
 
 def _refuse_private_address(url: str, location: str) -> None:
-    """Feed addresses come from organisation admins: never let one make the worker fetch
-    from inside our network (loopback, private ranges, cloud metadata at 169.254.169.254).
-    A name that does not resolve is left to fail in the fetch itself."""
-    if settings.MONITORING_FEEDS_ALLOW_PRIVATE_ADDRESSES:
-        return
+    """Feed addresses come from organisation admins: never let one (or its redirects) make
+    the worker fetch from inside our network."""
     parts = urlsplit(location)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise _FeedFailed(f"{url}: redirected to a non-web address", retryable=False)
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)}
-    except (socket.gaierror, UnicodeError, OSError):
-        return
-    for address in addresses:
-        if not ipaddress.ip_address(address.split("%")[0]).is_global:
-            raise _FeedFailed(f"{url}: {parts.hostname} is a private or local address; feeds must be public", retryable=False)
+    problem = helpers.private_address_problem(location, must_be="feeds must be public")
+    if problem:
+        raise _FeedFailed(f"{url}: {problem}", retryable=False)
 
 
 def _parse(body: bytes, url: str, headers: Any) -> Any:

@@ -220,14 +220,21 @@
   }
   var connectedOnce = false;
 
-  function refreshNotes(mentionId) {
-    var notes = document.getElementById("mention-notes");
-    if (!notes || Number(notes.dataset.mentionId) !== Number(mentionId)) return;
-    fetch(window.location.pathname + "?part=notes", { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
+  // A part of a mention's page (its notes, its replies), redrawn from the server.
+  function refreshPart(elementId, part, mentionId) {
+    var holder = document.getElementById(elementId);
+    if (!holder || Number(holder.dataset.mentionId) !== Number(mentionId)) return;
+    fetch(window.location.pathname + "?part=" + part, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
       .then(function (response) { if (!response.ok) throw new Error(String(response.status)); return response.text(); })
-      .then(function (html) { notes.innerHTML = html; })  // server-rendered and escaped
+      .then(function (html) {
+        // Server-rendered and escaped. A reply form someone is filling in is left alone.
+        if (holder.contains(document.activeElement) && document.activeElement.form) return;
+        holder.innerHTML = html;
+      })
       .catch(function () {});
   }
+
+  function refreshNotes(mentionId) { refreshPart("mention-notes", "notes", mentionId); }
 
   if (newCountButton) {
     newCountButton.addEventListener("click", function () {
@@ -256,6 +263,8 @@
         if (row) { applyState(row, data); markStaleUnlessStillShown(row); }
       } else if (event.type === "mention.noted") {
         refreshNotes(data.mention_id);
+      } else if (event.type === "reply.updated") {
+        refreshPart("mention-replies", "replies", data.mention_id);
       }
     },
     onResync: function () { resync({ refresh: true }); },

@@ -7,9 +7,11 @@
   var partsFor = {
     acknowledged: ["header", "timeline"], status: ["header", "timeline"], severity: ["header", "timeline"],
     facts: ["facts", "timeline"], roles: ["roles", "tasks", "timeline", "header"], tasks: ["tasks", "timeline"],
-    timeline: ["timeline"], clocks: ["header", "timeline"],
+    timeline: ["timeline"], clocks: ["header", "timeline"], statement: ["header", "statements", "timeline"],
   };
-  var all = ["header", "facts", "roles", "tasks", "timeline"];
+  var all = ["header", "facts", "roles", "tasks", "timeline", "statements"];
+  // Statements, their publications and promises (responses/events.py) carry no "change".
+  var statementEvent = /^(statement\.|publication\.|promise\.)/;
 
   function factsBeingEdited() {
     var form = document.getElementById("facts-form");
@@ -63,6 +65,7 @@
     onState: function (state) { window.CrisisCenterRealtime.showState(status, state); },
     onEvent: function (event) {
       var change = (event.data && event.data.change) || "";
+      if (statementEvent.test(event.type)) { ["statements", "timeline"].forEach(refresh); return; }
       (partsFor[change] || all).forEach(refresh);
     },
     onResync: function () { all.forEach(refresh); },

@@ -956,6 +956,10 @@
       clocks.appendChild(clockRow("Next update", incident.next_update_due_at ? dueNode(incident.next_update_due_at) : "—"));
       var overdue = el("span", incident.overdue_tasks ? "error" : "muted", incident.overdue_tasks ? incident.overdue_tasks + " overdue" : "none overdue");
       clocks.appendChild(clockRow("Tasks", overdue));
+      (incident.promises || []).forEach(function (promise) {
+        // What the public was promised, counting down; a slipped one says so in red.
+        clocks.appendChild(clockRow("Promise: " + promise.text, promise.status === "slipped" ? el("span", "error", "slipped") : dueNode(promise.due_at)));
+      });
       item.appendChild(clocks);
       list.appendChild(item);
     });
@@ -976,6 +980,13 @@
       item.appendChild(document.createTextNode(" "));
       item.appendChild(el("span", "muted", "waiting "));
       item.appendChild(waiting);
+      if (statement.due_at) {
+        // Review deadline: the same clock as the incidents' ("due in …" / "overdue by …").
+        var due = el("span", "wr-tabular wr-due");
+        due.dataset.due = statement.due_at;
+        item.appendChild(document.createTextNode(" · approval "));
+        item.appendChild(due);
+      }
       list.appendChild(item);
     });
   }
