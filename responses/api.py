@@ -618,6 +618,19 @@ class StatementPublishApi(_OrganizationView):
         return Response({"status": StatementStatus.PUBLISHED, "publications": PublicationOut(publications, many=True).data}, status=status.HTTP_202_ACCEPTED)
 
 
+class PublicationRetryApi(_OrganizationView):
+    # Responders reach the service, which checks the channel's access list as publishing does.
+    required_roles = {"POST": Role.RESPONDER}
+
+    @extend_schema(request=None, responses={202: PublicationOut}, description="Send a failed publication again (only it: never the channels that succeeded).")
+    def post(self, request, slug, publication_id: int):
+        publication = Publication.objects.for_organization(request.organization).filter(pk=publication_id).first() if publication_id <= MAX_ID else None
+        if publication is None:
+            raise exceptions.NotFound("No such publication.")
+        retried = services.publication_retry(publication=publication, actor_membership=request.membership)
+        return Response(PublicationOut(retried).data, status=status.HTTP_202_ACCEPTED)
+
+
 class StatementTranslationApi(_OrganizationView):
     required_roles = {"POST": Role.RESPONDER}
 

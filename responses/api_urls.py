@@ -18,6 +18,7 @@ urlpatterns: list = [
     path(f"{STATEMENT}/submit/", api.StatementSubmitApi.as_view(), name="api-statement-submit"),
     path(f"{STATEMENT}/decision/", api.StatementDecisionApi.as_view(), name="api-statement-decision"),
     path(f"{STATEMENT}/publish/", api.StatementPublishApi.as_view(), name="api-statement-publish"),
+    path(f"{ORGANIZATION}/publications/<int:publication_id>/retry/", api.PublicationRetryApi.as_view(), name="api-publication-retry"),
     path(f"{STATEMENT}/translations/", api.StatementTranslationApi.as_view(), name="api-statement-translations"),
     path(f"{ORGANIZATION}/approvals/", api.ApprovalQueueApi.as_view(), name="api-approvals"),
     path(f"{ORGANIZATION}/promises/<int:promise_id>/keep/", api.PromiseKeepApi.as_view(), name="api-promise-keep"),

@@ -26,6 +26,7 @@ from responses.models import (
 )
 
 _STATEMENT_JOINS = ("incident", "incident__organization", "incident__playbook_version", "current_version", "current_version__author",
+                    "current_version__spokesperson",
                     "published_version", "spokesperson", "created_by", "translation_of", "corrects")
 
 
@@ -38,7 +39,7 @@ def statement_of(*, organization: Organization, statement_id: int) -> Statement 
 
 
 def statement_versions(*, statement: Statement) -> QuerySet[StatementVersion]:
-    return StatementVersion.objects.for_organization(statement.organization_id).filter(statement=statement).select_related("author").order_by("-number")
+    return StatementVersion.objects.for_organization(statement.organization_id).filter(statement=statement).select_related("author", "spokesperson").order_by("-number")
 
 
 def statement_version(*, statement: Statement, number: int) -> StatementVersion | None:

@@ -759,6 +759,40 @@ def _publish_to_hub(publication: Publication, now: datetime) -> tuple[str, str]:
     return page.slug, hub_url(incident.organization.slug, page.slug)
 
 
+def publication_retry(*, publication: Publication, actor_membership: Membership) -> Publication:
+    """Send a failed publication again (after someone fixed the credentials, say), on behalf of
+    the member asking: only what failed goes out again, never the channels that succeeded."""
+    from responses import tasks
+
+    if actor_membership is None or actor_membership.organization_id != publication.organization_id:
+        raise NotAllowed()
+    _require(actor_membership, Role.RESPONDER, publication.organization_id)
+    with transaction.atomic():
+        locked = Publication.objects.for_organization(publication.organization_id).select_for_update().select_related(
+            "statement", "statement__incident", "statement__incident__organization", "channel", "version"
+        ).get(pk=publication.pk)
+        if locked.status != PublicationStatus.FAILED:
+            raise ServiceError("Only a failed publication is sent again.", code="not_failed")
+        statement = locked.statement
+        if statement.published_version_id != locked.version_id:
+            raise ServiceError("A newer version of this statement was published or is being edited; publish that one instead.", code="superseded")
+        if not is_version_approved(statement, locked.version):
+            raise ServiceError("The version is no longer approved.", code="not_approved")
+        refusal = policy.publish_refusal(channel=locked.channel, membership=actor_membership)
+        if refusal:
+            raise NotAllowed(refusal, code="publishing_not_allowed")
+        Publication.unscoped.filter(pk=locked.pk).update(status=PublicationStatus.QUEUED, attempts=0, next_attempt_at=None, lease_until=None,
+                                                        requested_by=actor_membership.user)
+        timeline_record(statement.incident, kind=TimelineKind.STATEMENT, text=f"Publishing to {locked.channel.name} tried again (it had failed: {locked.error[:200]})",
+                        actor=actor_membership.user, data={"statement_id": statement.pk, "publication_id": locked.pk})
+        audit_record(action="statement.publish_retried", actor=actor_membership.user, organization=statement.incident.organization, target=statement,
+                     after={"channel": locked.channel.name, "previous_error": locked.error[:500]})
+        locked.refresh_from_db()
+        events.publication_changed(locked)
+        transaction.on_commit(lambda: tasks.publish.delay([locked.pk]))
+    return locked
+
+
 @dataclass
 class SendOutcome:
     """What one attempt through a network adapter came to."""

@@ -11,6 +11,7 @@ organization_pages: list = [
     path(STATEMENT, views.statement_detail, name="statement"),
     path(f"{STATEMENT}edit/", views.statement_edit, name="statement-edit"),
     path(f"{STATEMENT}submit/", views.statement_submit, name="statement-submit"),
+    path(f"{STATEMENT}publications/<int:publication_id>/retry/", views.publication_retry, name="publication-retry"),
     path(f"{STATEMENT}decide/", views.statement_decide, name="statement-decide"),
     path(f"{STATEMENT}publish/", views.statement_publish, name="statement-publish"),
     path(f"{STATEMENT}translate/", views.statement_translate, name="statement-translate"),

@@ -275,7 +275,7 @@ def _approval_context(statement: Statement, membership: Membership, members: dic
     may_decide = statement.status == StatementStatus.IN_REVIEW and not is_author and not decided and review_policy.may_approve(membership)
     # Approve-and-publish is offered when this approval would complete the policy and the
     # approver may publish on every channel.
-    may_approve_and_publish = may_decide and services.would_complete(statement, membership) and not _publish_refusal(statement, membership)
+    may_approve_and_publish = may_decide and services.would_complete(statement, membership) and not services.publish_refusals(statement, membership)
     return {
         "policy": described,
         "approvals": current,
@@ -522,6 +522,23 @@ def statement_publish(request: HttpRequest, incident_id: int, statement_id: int)
         messages.error(request, error.message)
     else:
         messages.success(request, f"Publishing on {len(publications)} channel{'s' if len(publications) != 1 else ''}; the results appear below.")
+    return _statement_redirect(request, statement)
+
+
+@organization_view(Role.RESPONDER)
+@require_POST
+def publication_retry(request: HttpRequest, incident_id: int, statement_id: int, publication_id: int) -> HttpResponse:
+    statement = _statement_or_404(request, incident_id, statement_id)
+    publication = selectors.publications_of(statement=statement).filter(pk=publication_id).first()
+    if publication is None:
+        raise Http404("No such publication.")
+    try:
+        services.publication_retry(publication=publication, actor_membership=request.membership)
+    except ServiceError as error:
+        _refuse(error)
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"Sending to {publication.channel.name} again; the result appears below.")
     return _statement_redirect(request, statement)
 
 

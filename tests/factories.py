@@ -230,6 +230,7 @@ def statement_world(*, incident, author, approver) -> SimpleNamespace:
     - ``in_review``: an update waiting for approval;
     - ``approved``: approved, not yet published;
     - ``published``: published on the hub (its publication run), with an open ``promise``;
+    - ``failed_publication``: the hub publication of another update, failed;
     - ``hub``: the organisation's hub channel.
     """
     from datetime import timedelta
@@ -261,10 +262,14 @@ def statement_world(*, incident, author, approver) -> SimpleNamespace:
     services.statement_publish(statement=published, actor_membership=approver)
     for publication in Publication.objects.for_organization(incident.organization_id).filter(statement=published):
         services.publication_attempt(publication_id=publication.pk)
+    # An update whose hub publication failed, as the worker records a failure it cannot retry.
+    failed = approve(draft("update", "Update that failed"))
+    [failed_publication] = services.statement_publish(statement=failed, actor_membership=approver)
+    Publication.unscoped.filter(pk=failed_publication.pk).update(status="failed", attempts=1, error="The hub was unavailable.")
     for statement in (first, in_review, published):
         statement.refresh_from_db()
     return SimpleNamespace(
-        draft=first, in_review=in_review, approved=approved, published=published,
+        draft=first, in_review=in_review, approved=approved, published=published, failed_publication=failed_publication,
         promise=Promise.objects.for_organization(incident.organization_id).get(statement=published),
         hub=services.builtin_channels(incident.organization_id)["hub"],
     )

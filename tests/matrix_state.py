@@ -251,3 +251,9 @@ def acme_publishing_policy(world) -> tuple[int, int]:
 
     current = reply_services.publishing_policy(world.org_a.pk)
     return current.pause_scheduled_at_severity, current.replies_per_author
+
+
+def failed_publication_status(world) -> str:
+    from responses.models import Publication
+
+    return Publication.objects.for_organization(world.org_a).values_list("status", flat=True).get(pk=world.failed_publication.pk)

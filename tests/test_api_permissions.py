@@ -379,6 +379,8 @@ CALLS = [
     Call("api-statement-decision", "OPTIONS", f"{ACME}/statements/{{frank_review}}/decision/", Role.RESPONDER, 200),
     Call("api-statement-publish", "POST", f"{ACME}/statements/{{approved}}/publish/", Role.MANAGER, 202, state=state.statement_field("status", "approved")),
     Call("api-statement-publish", "OPTIONS", f"{ACME}/statements/{{approved}}/publish/", Role.RESPONDER, 200),
+    Call("api-publication-retry", "POST", f"{ACME}/publications/{{failed_publication}}/retry/", Role.MANAGER, 202, state=state.failed_publication_status),
+    Call("api-publication-retry", "OPTIONS", f"{ACME}/publications/{{failed_publication}}/retry/", Role.RESPONDER, 200),
     Call(
         "api-statement-translations", "POST", f"{ACME}/statements/{{statement}}/translations/", Role.RESPONDER, 201,
         body={"language": "nl", "headline": "Terugroepactie", "body": "Het spijt ons."}, state=state.statement_translation_languages,
@@ -462,6 +464,7 @@ DECIDED_BY_THE_SERVICE = {
     ("api-incident-roles", "POST"): Role.RESPONDER,
     ("api-statement-decision", "POST"): Role.RESPONDER,  # approver role holders may, whatever their organisation role
     ("api-statement-publish", "POST"): Role.RESPONDER,  # the channel's access list decides
+    ("api-publication-retry", "POST"): Role.RESPONDER,
     ("api-mention-replies", "POST"): Role.RESPONDER,  # the channel's access list decides
     ("api-scheduled-posts", "POST"): Role.RESPONDER,
 }
@@ -471,6 +474,7 @@ DECIDED_BY_THE_SERVICE = {
 REFUSED_BY_THE_SERVICE_WITH = {
     ("api-statement-decision", "POST"): "not_an_approver",
     ("api-statement-publish", "POST"): "publishing_not_allowed",
+    ("api-publication-retry", "POST"): "publishing_not_allowed",
     ("api-mention-replies", "POST"): "publishing_not_allowed",
     ("api-scheduled-posts", "POST"): "publishing_not_allowed",
 }
@@ -579,7 +583,7 @@ def _ids(world) -> dict[str, int]:
         "spike": world.spike.pk, "bob_user": world.users["bob"].pk,
         **({
             "statement": world.draft.pk, "frank_review": world.frank_review.pk, "approved": world.approved.pk, "promise": world.promise.pk,
-            "channel": world.channel.pk,
+            "channel": world.channel.pk, "failed_publication": world.failed_publication.pk,
         } if hasattr(world, "draft") else {}),
         **({
             "x_channel": world.x_channel.pk, "x_mention": world.x_mention.pk, "reply_template": world.reply_template.pk,

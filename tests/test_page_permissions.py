@@ -418,6 +418,10 @@ PAGES = [
         redirect=f"{STATEMENT}/{{approved}}/", state=state.statement_field("status", "approved"),
     ),
     Page(
+        "publication-retry", "POST", f"{STATEMENT}/{{failed_statement}}/publications/{{failed_publication}}/retry/", Role.MANAGER, 302,
+        redirect=f"{STATEMENT}/{{failed_statement}}/", state=state.failed_publication_status,
+    ),
+    Page(
         "statement-translate", "POST", f"{STATEMENT}/{{published}}/translate/", Role.RESPONDER, 302,
         data={"translation-language": "nl", "translation-body": "Het spijt ons."}, redirect=_page_of_acme_translation("nl"),
         state=_published_translation_languages,
@@ -540,6 +544,7 @@ def _ids(world) -> dict[str, int]:
         "mention": world.mention.pk, "rumour": world.rumour.pk, "job": world.job.pk,
         "statement": world.draft.pk, "published": world.published.pk, "approved": world.approved.pk, "frank_review": world.frank_review.pk,
         "promise": world.promise.pk, "channel": world.channel.pk, "bob_user": world.bob_user.pk,
+        "failed_statement": world.failed_publication.statement_id, "failed_publication": world.failed_publication.pk,
         **({
             "x_channel": world.x_channel.pk, "x_mention": world.x_mention.pk, "reply_template": world.reply_template.pk,
             "scheduled_post": world.scheduled_post.pk, "held_post": world.held_post.pk,

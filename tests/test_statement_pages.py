@@ -651,7 +651,6 @@ def test_each_version_shows_its_own_spokesperson_and_the_diff_names_the_change(i
     diff_page = browser("dave").get(f"{_page(statement)}diff/?from=1&to=2").content.decode()
     change = diff_page.split('id="diff-spokesperson"')[1].split("</section>")[0]
     assert "Carol" in change and "Frank" in change
-    assert str(carol_membership.user_id) not in change.replace(f"diff-spokesperson", "")
 
 
 def test_huge_ids_in_page_addresses_are_404s_not_server_errors(incident, browser):

@@ -560,3 +560,25 @@ def test_the_hub_address_comes_from_the_approved_headline_not_the_internal_title
     publish_now(statement, carol_membership)
     page = HubPage.objects.for_organization(incident.organization).get(incident=incident)
     assert page.slug == f"batch-42-recall-{incident.pk}" and "nuts" not in page.slug
+
+
+def test_a_failed_publication_is_sent_again_on_request_and_only_it(incident, alice_membership, bob_membership, carol_membership, frank_membership):
+    hub = services.builtin_channels(incident.organization_id)["hub"]
+    services.channel_access_grant(channel=hub, actor_membership=alice_membership, user_id=bob_membership.user_id)
+    statement = _draft(incident, frank_membership)
+    services.statement_submit(statement=statement, actor_membership=frank_membership)
+    _approve(statement, carol_membership)
+    [publication] = services.statement_publish(statement=statement, actor_membership=bob_membership)
+    services.channel_access_revoke(channel=hub, actor_membership=alice_membership, user_id=bob_membership.user_id)
+    _run_publications(statement)
+    publication.refresh_from_db()
+    assert publication.status == PublicationStatus.FAILED
+    with pytest.raises(NotAllowed):
+        services.publication_retry(publication=publication, actor_membership=bob_membership)  # still revoked
+    services.publication_retry(publication=publication, actor_membership=carol_membership)  # a manager: the list is empty again
+    _run_publications(statement)
+    publication.refresh_from_db()
+    assert publication.status == PublicationStatus.SUCCEEDED and publication.requested_by_id == carol_membership.user_id
+    with pytest.raises(ServiceError):
+        services.publication_retry(publication=publication, actor_membership=carol_membership)
+    assert AuditEntry.objects.for_organization(incident.organization).filter(action="statement.publish_retried").count() == 1

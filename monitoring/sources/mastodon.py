@@ -221,20 +221,20 @@ class _MastodonPoll:
             raise SourceError("Mastodon rate limit reached.", retryable=True, retry_at=retry_at, reads=self.reads) from None
         except MastodonUnauthorizedError as error:
             raise SourceError(
-                f"The instance refused the access token or requires one (401): {_describe(error)}",
+                f"The instance refused the access token or requires one (401): {describe_error(error)}",
                 retryable=False,
                 reads=self.reads,
             ) from None
         except MastodonNotFoundError as error:
             raise _StreamFailed("not found on this instance") from None
         except MastodonServerError as error:
-            raise SourceError(f"The instance is failing ({_status(error)}); will retry.", retryable=True, reads=self.reads) from None
+            raise SourceError(f"The instance is failing ({error_status(error)}); will retry.", retryable=True, reads=self.reads) from None
         except MastodonNetworkError as error:
             raise SourceError(f"Could not reach the instance: {str(error)[:200]}", retryable=True, reads=self.reads) from None
         except MastodonAPIError as error:
-            status = _status(error)
+            status = error_status(error)
             retryable = not (isinstance(status, int) and 400 <= status < 500)
-            raise SourceError(f"The instance refused the request ({status}): {_describe(error)}", retryable=retryable, reads=self.reads) from None
+            raise SourceError(f"The instance refused the request ({status}): {describe_error(error)}", retryable=retryable, reads=self.reads) from None
         except MastodonError as error:
             raise SourceError(f"Mastodon request failed: {str(error)[:200]}", retryable=True, reads=self.reads) from None
 
@@ -253,11 +253,12 @@ class _MastodonPoll:
                 self.drafts[status_id] = draft
 
 
-def _status(error: MastodonAPIError) -> Any:
+def error_status(error: MastodonError) -> Any:
+    """The HTTP status Mastodon.py kept on its error, or "?"."""
     return error.args[1] if len(error.args) > 1 else "?"
 
 
-def _describe(error: MastodonError) -> str:
+def describe_error(error: MastodonError) -> str:
     """The instance's own message when Mastodon.py kept it, else the HTTP reason."""
     for index in (3, 2):
         if len(error.args) > index and error.args[index]:

@@ -39,6 +39,7 @@ from mastodon.errors import (
 )
 
 from monitoring.sources import helpers
+from monitoring.sources.mastodon import describe_error, error_status
 from responses.channels.base import (
     HTTP_TIMEOUT_SECONDS,
     ChannelAdapter,
@@ -148,36 +149,24 @@ def _publish_error(error: MastodonError, client: Mastodon, what: str) -> Publish
         return PublishError(f"Mastodon rate limit reached while sending {what}; will retry.", retryable=True, retry_at=retry_at)
     if isinstance(error, MastodonUnauthorizedError):
         return PublishError(
-            f"The instance refused the access token (401): {_describe(error)}. Reconnect the Mastodon account.",
+            f"The instance refused the access token (401): {describe_error(error)}. Reconnect the Mastodon account.",
             retryable=False,
         )
     if isinstance(error, MastodonNotFoundError):
         return PublishError(
-            f"The instance answered 404 to {what}: {_describe(error)} (a reply to a deleted post, or not a Mastodon API).",
+            f"The instance answered 404 to {what}: {describe_error(error)} (a reply to a deleted post, or not a Mastodon API).",
             retryable=False,
         )
     if isinstance(error, MastodonServerError):
-        return PublishError(f"The instance is failing ({_status(error)}); will retry.", retryable=True)
+        return PublishError(f"The instance is failing ({error_status(error)}); will retry.", retryable=True)
     if isinstance(error, MastodonNetworkError):
         # Covers timeouts too; the Idempotency-Key makes the retry safe.
         return PublishError(f"Could not reach the instance while sending {what}; will retry.", retryable=True)
     if isinstance(error, MastodonIllegalArgumentError):
         return PublishError(f"Mastodon.py refused {what}: {str(error)[:200]}", retryable=False)
     if isinstance(error, MastodonAPIError):
-        status = _status(error)
+        status = error_status(error)
         if isinstance(status, int) and 400 <= status < 500 and status not in (408, 409, 425):
-            return PublishError(f"The instance refused {what} ({status}): {_describe(error)}", retryable=False)
-        return PublishError(f"The instance answered {status} to {what}: {_describe(error)}; will retry.", retryable=True)
+            return PublishError(f"The instance refused {what} ({status}): {describe_error(error)}", retryable=False)
+        return PublishError(f"The instance answered {status} to {what}: {describe_error(error)}; will retry.", retryable=True)
     return PublishError(f"Mastodon request failed: {str(error)[:200]}", retryable=True)
-
-
-def _status(error: MastodonError) -> Any:
-    return error.args[1] if len(error.args) > 1 else "?"
-
-
-def _describe(error: MastodonError) -> str:
-    """The instance's own message when Mastodon.py kept it, else the HTTP reason."""
-    for index in (3, 2):
-        if len(error.args) > index and error.args[index]:
-            return str(error.args[index])[:200]
-    return str(error.args[0] if error.args else error)[:200]
