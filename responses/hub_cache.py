@@ -149,7 +149,7 @@ _NO_HUB = _State(checked_at=0.0, token=NO_STATE)
 
 def reset() -> None:
     """Forget everything this process holds (tests)."""
-    for store in (_states, _unknown, _pages, _entries, _variants):
+    for store in (_states, _unknown, _pages, _entries, _variants, _host_verdicts):
         store.clear()
 
 
@@ -342,18 +342,28 @@ _learnt_headers: list[tuple[str, str]] | None = None
 _STATUS = {200: "200 OK", 304: "304 Not Modified", 404: "404 Not Found"}
 
 
+# Host header → (the ALLOWED_HOSTS and DEBUG it was checked under, the verdict): the check
+# costs more than the rest of the fast path.
+_host_verdicts = _LRU(256)
+
+
 def _host_allowed(environ) -> bool:
-    """Django's ALLOWED_HOSTS check (``HttpRequest.get_host``) on the raw environ; a request
-    without a Host header is left to Django."""
+    """Django's ALLOWED_HOSTS check (``HttpRequest.get_host``) on the raw environ (the port
+    does not take part in it)."""
     if settings.USE_X_FORWARDED_HOST and "HTTP_X_FORWARDED_HOST" in environ:
         host = environ["HTTP_X_FORWARDED_HOST"]
+    elif "HTTP_HOST" in environ:
+        host = environ["HTTP_HOST"]
     else:
-        host = environ.get("HTTP_HOST", "")
+        host = environ.get("SERVER_NAME", "")
+    allowed_hosts, debug = settings.ALLOWED_HOSTS, settings.DEBUG
+    held = _host_verdicts.get(host)
+    if held is not None and held[0] is allowed_hosts and held[1] == debug:
+        return held[2]
     domain, _port = split_domain_port(host)
-    allowed_hosts = settings.ALLOWED_HOSTS
-    if settings.DEBUG and not allowed_hosts:
-        allowed_hosts = [".localhost", "127.0.0.1", "[::1]"]
-    return bool(domain) and validate_host(domain, allowed_hosts)
+    verdict = bool(domain) and validate_host(domain, allowed_hosts or ([".localhost", "127.0.0.1", "[::1]"] if debug else []))
+    _host_verdicts.put(host, (allowed_hosts, debug, verdict))
+    return verdict
 
 
 def _is_secure(environ) -> bool:

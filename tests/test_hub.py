@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import json
 import re
+import smtplib
 import time
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 from types import SimpleNamespace
 
 import feedparser
 import pytest
 from django.core import mail
+from django.core.cache import cache
+from django.core.mail.backends import locmem
 from django.test import TestCase
 from django.utils import timezone
 
@@ -25,7 +29,8 @@ from crisiscenter.errors import ServiceError
 from playbooks import incident_services
 from playbooks import services as playbook_services
 from playbooks.models import IncidentStatus
-from responses import hub, hub_cache, services
+from crisiscenter.models import AuditEntry
+from responses import hub, hub_cache, services, tasks
 from responses.models import HubEmailDelivery, HubPage, HubSubscription, Publication, PublicationStatus, StatementKind
 from tests.factories import valid_playbook_document
 
@@ -312,6 +317,46 @@ def test_without_being_told_the_hub_catches_up_within_its_revalidation_interval(
     assert "LATE-UPDATE" in client.get(world.url).content.decode()
 
 
+def later(monkeypatch) -> None:
+    """Move this process past its revalidation interval and let the shared state expire, as
+    two seconds of waiting would (the bytes it holds stay)."""
+    now = hub_cache._clock() + hub_cache.REVALIDATE_SECONDS + 1
+    monkeypatch.setattr(hub_cache, "_clock", lambda: now)
+    cache.delete("hub:state:acme")
+
+
+def test_a_flood_of_unknown_urls_never_pushes_the_real_page_out_of_memory(client, world, monkeypatch, django_assert_num_queries):
+    now = hub_cache._clock()
+    monkeypatch.setattr(hub_cache, "_clock", lambda: now)  # the whole flood within one revalidation interval
+    page = client.get(world.url)
+    not_found = client.get("/hub/acme/no-such-page/")
+    assert not_found.status_code == 404
+    for number in range(2500):
+        for url in (f"/hub/nobody-{number}/", f"/hub/acme/random-{number}/", f"/hub/acme/random-{number}/feed.atom", f"/hub/nobody-{number}/banner.json"):
+            response = client.get(url)
+            assert response.status_code == (200 if url.endswith("banner.json") else 404), url
+            if response.status_code == 404:
+                assert response.content == not_found.content  # one shared body
+    assert len(hub_cache._entries) <= 2 and len(hub_cache._variants) <= 2  # the page (and its variant): no 404s kept
+    with django_assert_num_queries(0):
+        again = client.get(world.url)
+    assert again.content == page.content
+    with django_assert_num_queries(0):  # unknown pages of a known hub: from its public slugs in memory
+        assert client.get("/hub/acme/one-more-random-page/").content == not_found.content
+    with django_assert_num_queries(0):  # a slug with no hub, asked again within a second: remembered
+        assert client.get("/hub/nobody-7/").content == not_found.content
+    assert cache.get("hub:state:nobody-7") is None  # nothing derived or shared for it
+
+
+def test_the_cache_forgets_the_least_recently_used_entry_not_everything(monkeypatch):
+    store = hub_cache._LRU(3)
+    for key in "abc":
+        store.put(key, key.upper())
+    assert store.get("a") == "A"  # a is now the most recent
+    store.put("d", "D")
+    assert [store.get(key) for key in "abcd"] == ["A", None, "C", "D"]
+
+
 # --- Atom ---------------------------------------------------------------------------------------
 def test_the_atom_feeds_parse_cleanly_with_one_entry_per_published_version(client, world):
     response = client.get(f"{world.url}feed.atom")
@@ -382,6 +427,15 @@ def test_incidents_json_lists_resolved_ones_and_the_summary_says_all_is_well(cli
     assert summary["incidents"] == [] and summary["status"] == {"indicator": "none", "description": "All Systems Operational"}
     listed = client.get("/hub/acme/api/v2/incidents.json").json()["incidents"]
     assert len(listed) == 1 and listed[0]["status"] == "resolved" and listed[0]["resolved_at"]
+
+
+def test_a_severity_change_shows_in_the_statuspage_json_once_the_state_is_read_again(client, world, alice_membership, monkeypatch):
+    assert client.get("/hub/acme/api/v2/summary.json").json()["incidents"][0]["impact"] == "major"
+    incident_services.incident_change_severity(incident=world.incident, actor_membership=alice_membership, severity=1)
+    later(monkeypatch)
+    summary = client.get("/hub/acme/api/v2/summary.json").json()
+    assert summary["incidents"][0]["impact"] == "critical" and summary["status"]["indicator"] == "critical"
+    assert client.get("/hub/acme/api/v2/incidents.json").json()["incidents"][0]["impact"] == "critical"
 
 
 # --- banner -------------------------------------------------------------------------------------
@@ -503,6 +557,92 @@ def test_an_invalid_address_is_said_so(client, world):
     assert response.status_code == 400 and "not an e-mail address" in response.content.decode()
 
 
+HOSTILE = ("\x00", "²", "a" * 10240, "%ff%fe")
+
+
+def _hostile(value: str) -> str:
+    """The value as it goes into a URL or a form body: percent-escaped, except the raw
+    bad-UTF-8 escapes, which go as they are."""
+    return value if value.startswith("%") else quote(value)
+
+
+@pytest.mark.parametrize("value", HOSTILE, ids=["nul", "superscript", "10kb", "bad-utf8"])
+def test_hostile_parameters_get_a_400_or_the_same_404_never_an_error(client, world, value, eager_celery):
+    not_found = client.get("/hub/acme/no-such-page/").content
+    json_not_found = client.get("/hub/nobody/api/v2/summary.json").content
+    escaped = _hostile(value)
+    for url in (f"/hub/acme/?lang={escaped}", f"{world.url}?lang={escaped}", f"{world.url}feed.atom?lang={escaped}", f"/hub/acme/feed.atom?lang={escaped}",
+                f"/hub/acme/api/v2/summary.json?lang={escaped}", f"/hub/acme/api/v2/incidents.json?lang={escaped}",
+                f"/hub/acme/banner.js?lang={escaped}", f"/hub/acme/banner.json?lang={escaped}"):
+        assert client.get(url).status_code == 400, url
+    pages = (f"/hub/{escaped}/", f"/hub/acme/{escaped}/", f"/hub/acme/{escaped}/feed.atom", f"/hub/{escaped}/api/v2/summary.json")
+    forms = (f"/hub/acme/subscriptions/confirm/{escaped}/", f"/hub/acme/subscriptions/unsubscribe/{escaped}/", f"/hub/{escaped}/subscribe/")
+    responses = [(url, client.get(url)) for url in pages + forms] + [(url, client.post(url, HTTP_ORIGIN="http://testserver")) for url in forms]
+    for url, response in responses:
+        assert response.status_code == 404, url[:80]
+        if value == "a" * 10240 or "/subscriptions/" in url:  # a hub URL: the hub's one 404 (else Django's: no URL matched)
+            assert response.content == (json_not_found if url.endswith(".json") else not_found), url[:80]
+    form = {"email": "reader@example.com", "language": "en", "incident": world.page.slug}
+    for field, status in (("incident", 404), ("language", 400), ("email", 400)):
+        body = "&".join(f"{name}={escaped if name == field else quote(default)}" for name, default in form.items())
+        response = client.post("/hub/acme/subscribe/", body, content_type="application/x-www-form-urlencoded", HTTP_ORIGIN="http://testserver")
+        assert response.status_code == status, field
+        if status == 404:
+            assert response.content == not_found
+    assert not HubSubscription.unscoped.exists() and not mail.outbox
+
+
+def test_the_confirmation_mail_is_queued_after_the_commit_not_sent_in_the_request(client, world, eager_celery, monkeypatch, django_capture_on_commit_callbacks):
+    queued = []
+    monkeypatch.setattr(tasks.send_hub_confirmation, "delay", lambda subscription_id: queued.append(subscription_id))
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post("/hub/acme/subscribe/", {"email": "reader@example.com", "language": "en"}, HTTP_ORIGIN="http://testserver")
+    assert response.status_code == 200 and not mail.outbox and not queued
+    for callback in callbacks:
+        callback()
+    subscription = HubSubscription.unscoped.get()
+    assert queued == [subscription.pk] and not mail.outbox
+    monkeypatch.undo()
+    tasks.send_hub_confirmation.delay(subscription.pk)
+    assert [message.to for message in mail.outbox] == [["reader@example.com"]]
+    # Confirmed, cancelled or gone meanwhile: the task does nothing.
+    hub.subscription_confirm(subscription=subscription)
+    tasks.send_hub_confirmation.delay(subscription.pk)
+    tasks.send_hub_confirmation.delay(subscription.pk + 1000)
+    assert len(mail.outbox) == 1
+
+
+class SmtpDown(locmem.EmailBackend):
+    def send_messages(self, messages):
+        raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+
+
+def test_an_smtp_outage_does_not_fail_subscribing(client, world, settings, eager_celery):
+    settings.EMAIL_BACKEND = "tests.test_hub.SmtpDown"
+    response = _subscribe(client, "reader@example.com")
+    assert response.status_code == 200 and "Check your inbox" in response.content.decode()
+    subscription = HubSubscription.unscoped.get()
+    assert subscription.confirmed_at is None and not mail.outbox
+    tasks.send_hub_confirmation.delay(subscription.pk)  # the task itself swallows it (a worker would retry later)
+    assert not mail.outbox
+
+
+def test_subscribing_confirming_and_unsubscribing_are_audited_without_the_address(client, world, eager_celery):
+    _subscribe(client, "reader@example.com", incident=world.page.slug)
+    subscription = HubSubscription.unscoped.get()
+    confirm = _link(mail.outbox[0], "confirm").replace("http://127.0.0.1:8000", "")
+    unsubscribe = _link(mail.outbox[0], "unsubscribe").replace("http://127.0.0.1:8000", "")
+    assert client.post(confirm).status_code == 200
+    assert client.post(confirm).status_code == 200  # again: nothing changes, nothing audited
+    assert client.post(unsubscribe).status_code == 200
+    entries = AuditEntry.unscoped.filter(object_type="responses.hubsubscription").order_by("pk")
+    assert [entry.action for entry in entries] == ["hub_subscription.requested", "hub_subscription.confirmed", "hub_subscription.cancelled"]
+    for entry in entries:
+        assert entry.actor_id is None and entry.organization_id == world.incident.organization_id and entry.object_id == str(subscription.pk)
+        assert entry.source == "web" and entry.after["email"] == "r***@example.com" and "r***@example.com" in entry.object_repr
+    assert "reader@example.com" not in json.dumps(list(AuditEntry.unscoped.values()), default=str)
+
+
 def _confirmed(org, email, *, incident=None, language="en"):
     subscription = hub.subscription_request(organization=org, email=email, incident=incident, language=language)
     return hub.subscription_confirm(subscription=subscription)
@@ -556,6 +696,105 @@ def test_readers_of_a_language_without_a_translation_for_email_get_the_original(
     assert [message.to[0] for message in mail.outbox] == ["nl@example.com"] and "ORIGINAL-FOR-ALL" in mail.outbox[0].body
 
 
+class FailsOnTheThirdMessage(locmem.EmailBackend):
+    """An SMTP server that drops the connection at the third message it is given; the hook
+    runs before each message (another worker, say)."""
+
+    given = 0
+    before_each = None
+
+    def send_messages(self, messages):
+        for message in messages:
+            FailsOnTheThirdMessage.given += 1
+            if FailsOnTheThirdMessage.before_each:
+                FailsOnTheThirdMessage.before_each()
+            if FailsOnTheThirdMessage.given == 3:
+                raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+            super().send_messages([message])
+        return len(messages)
+
+
+@pytest.fixture
+def flaky_smtp(settings):
+    settings.EMAIL_BACKEND = "tests.test_hub.FailsOnTheThirdMessage"
+    FailsOnTheThirdMessage.given, FailsOnTheThirdMessage.before_each = 0, None
+    yield FailsOnTheThirdMessage
+    FailsOnTheThirdMessage.before_each = None
+
+
+def _email_publication(world, org, author, approver, readers: int):
+    for number in range(readers):
+        _confirmed(org, f"reader{number}@example.com")
+    statement = services.statement_draft(incident=world.incident, actor_membership=author, kind="update", target_channels=["hub", "email"],
+                                         fields={"body": "MAILED-IN-PARTS"})
+    approve(statement, author, approver)
+    publications = services.statement_publish(statement=statement, actor_membership=approver)
+    run_publications([publication for publication in publications if publication.channel_kind == "hub"])
+    return Publication.unscoped.get(statement=statement, channel_kind="email")
+
+
+def test_a_mail_failure_mid_list_is_retried_without_mailing_anyone_twice(world, org_a, bob_membership, carol_membership, flaky_smtp):
+    publication = _email_publication(world, org_a, bob_membership, carol_membership, readers=5)
+    assert services.publication_attempt(publication_id=publication.pk) is not None  # a retry is due
+    publication.refresh_from_db()
+    assert publication.status == PublicationStatus.RETRYING
+    assert len(mail.outbox) == 2 and HubEmailDelivery.unscoped.filter(publication=publication).count() == 2  # what went out is recorded
+    Publication.unscoped.filter(pk=publication.pk).update(next_attempt_at=timezone.now())  # the retry's time has come
+    assert services.publication_attempt(publication_id=publication.pk) is None
+    publication.refresh_from_db()
+    assert publication.status == PublicationStatus.SUCCEEDED and publication.external_id == "5 subscribers"
+    recipients = [message.to[0] for message in mail.outbox]
+    assert sorted(recipients) == [f"reader{number}@example.com" for number in range(5)]  # everyone, once
+
+
+def test_a_reader_mailed_meanwhile_by_another_worker_is_not_mailed_again(world, org_a, bob_membership, carol_membership, flaky_smtp):
+    publication = _email_publication(world, org_a, bob_membership, carol_membership, readers=4)
+    last = HubSubscription.unscoped.get(email="reader3@example.com")
+
+    def another_worker_mails_the_last_reader():
+        HubEmailDelivery.unscoped.get_or_create(organization=org_a, publication=publication, subscription=last)
+
+    flaky_smtp.given = 3  # this server does not fail
+    flaky_smtp.before_each = another_worker_mails_the_last_reader
+    assert hub.email_subscribers(publication=publication) == 4
+    assert sorted(message.to[0] for message in mail.outbox) == ["reader0@example.com", "reader1@example.com", "reader2@example.com"]
+
+
+class RefusesSomeRecipients(locmem.EmailBackend):
+    """reader1's mailbox is gone (550); reader2's server says "try later" (450) once."""
+
+    deferred: set = set()
+
+    def send_messages(self, messages):
+        for message in messages:
+            if message.to[0] == "reader1@example.com":
+                raise smtplib.SMTPRecipientsRefused({message.to[0]: (550, b"No such user")})
+            if message.to[0] == "reader2@example.com" and message.to[0] not in RefusesSomeRecipients.deferred:
+                RefusesSomeRecipients.deferred.add(message.to[0])
+                raise smtplib.SMTPRecipientsRefused({message.to[0]: (450, b"Try again later")})
+            super().send_messages([message])
+        return len(messages)
+
+
+def test_a_refused_recipient_does_not_hold_up_the_others(world, org_a, bob_membership, carol_membership, settings):
+    settings.EMAIL_BACKEND = "tests.test_hub.RefusesSomeRecipients"
+    RefusesSomeRecipients.deferred = set()
+    publication = _email_publication(world, org_a, bob_membership, carol_membership, readers=4)
+    with pytest.raises(hub.MailingPaused):  # reader2 may get it later: the publication retries
+        hub.email_subscribers(publication=publication)
+    assert sorted(message.to[0] for message in mail.outbox) == ["reader0@example.com", "reader3@example.com"]
+    assert hub.email_subscribers(publication=publication) == 3  # reader1's mailbox is gone for good: skipped
+    assert sorted(message.to[0] for message in mail.outbox) == ["reader0@example.com", "reader2@example.com", "reader3@example.com"]
+
+
+def test_mailing_stops_before_the_publications_lease_runs_out(world, org_a, bob_membership, carol_membership):
+    publication = _email_publication(world, org_a, bob_membership, carol_membership, readers=2)
+    publication.lease_until = timezone.now() + timedelta(seconds=10)  # less than the margin is left
+    with pytest.raises(hub.MailingPaused):
+        hub.email_subscribers(publication=publication)
+    assert not mail.outbox
+
+
 def test_the_hub_sets_no_cookies_and_sends_no_scripts(client, world):
     for url in every_public_body(client, world):
         response = client.get(url)
@@ -592,16 +831,18 @@ def wsgi_hub(monkeypatch):
     signals.request_started.disconnect(close_old_connections)
     signals.request_finished.disconnect(close_old_connections)
     django_calls = []
-    django_app = WSGIHandler()
+    django_apps = []
 
     def counted(environ, start_response):
         django_calls.append(environ["PATH_INFO"])
-        return django_app(environ, start_response)
+        if not django_apps:  # built at the first call: middleware reads the test's settings then
+            django_apps.append(WSGIHandler())
+        return django_apps[0](environ, start_response)
 
     application = hub_cache.HubFastPath(counted)
 
-    def call(path, **headers):
-        environ = RequestFactory().get(path, **{f"HTTP_{name.upper().replace('-', '_')}": value for name, value in headers.items()}).environ
+    def call(path, secure=False, **headers):
+        environ = RequestFactory().get(path, secure=secure, **{f"HTTP_{name.upper().replace('-', '_')}": value for name, value in headers.items()}).environ
         started = {}
         chunks = application(environ, lambda status, response_headers, exc_info=None: started.update(status=status, headers=dict(response_headers)))
         body = b"".join(chunks)
@@ -675,3 +916,26 @@ def test_processes_share_the_hub_state_through_redis(settings, redis_url, world,
         caches._settings = None
         if hasattr(caches._connections, "default"):
             del caches._connections.default
+
+
+def test_the_fast_path_leaves_a_host_not_allowed_and_a_bad_language_to_django(wsgi_hub, world):
+    assert wsgi_hub(world.url).status == 200 and wsgi_hub(world.url).status == 200
+    assert len(wsgi_hub.django_calls) == 1  # the second from memory
+    foreign = wsgi_hub(world.url, host="evil.example")
+    assert foreign.status == 400 and b"UPDATE-EN" not in foreign.body and len(wsgi_hub.django_calls) == 2  # Django's DisallowedHost
+    assert wsgi_hub(world.url, host="testserver:8443").status == 200 and len(wsgi_hub.django_calls) == 2
+    assert wsgi_hub(f"{world.url}?lang=%00").status == 400 and len(wsgi_hub.django_calls) == 3
+
+
+def test_the_fast_path_leaves_plain_http_to_djangos_https_redirect(settings, wsgi_hub, world):
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")  # as TRUSTED_PROXY_COUNT > 0 sets it
+    assert wsgi_hub(world.url, x_forwarded_proto="https").status == 200 and len(wsgi_hub.django_calls) == 1
+    assert wsgi_hub(world.url, x_forwarded_proto="https").status == 200 and len(wsgi_hub.django_calls) == 1  # from memory
+    plain = wsgi_hub(world.url, x_forwarded_proto="http")
+    assert plain.status == 301 and plain.headers["Location"].startswith("https://") and len(wsgi_hub.django_calls) == 2
+    assert wsgi_hub(world.url, x_forwarded_proto="http, https").status == 301 and len(wsgi_hub.django_calls) == 3  # the proxy's own value counts
+    assert wsgi_hub(world.url, secure=True, x_forwarded_proto="http").status == 301 and len(wsgi_hub.django_calls) == 4
+    settings.SECURE_PROXY_SSL_HEADER = None  # no proxy trusted: the server's own scheme
+    assert wsgi_hub(world.url, secure=True, x_forwarded_proto="http").status == 200 and len(wsgi_hub.django_calls) == 4
+    assert wsgi_hub(world.url, x_forwarded_proto="https").status == 301 and len(wsgi_hub.django_calls) == 5
