@@ -521,6 +521,7 @@ def builtin_channels(organization_id: int) -> dict[str, PublishingChannel]:
 
 def channel_create(*, organization, actor_membership: Membership, kind: str, name: str, config: dict, credentials: dict) -> PublishingChannel:
     from responses.channels import ADAPTERS
+    from responses.channels.webhook import shown_address
 
     _require(actor_membership, Role.ADMIN, organization.pk)
     if kind not in ADAPTERS:
@@ -545,8 +546,10 @@ def channel_create(*, organization, actor_membership: Membership, kind: str, nam
                 )
         except IntegrityError:
             raise Conflict("There is already a channel with that name.", code="duplicate_name") from None
+        # The audit log is kept for good and shown to every admin: of a webhook it keeps the host only.
+        audited_config = {**config, "url": shown_address(config["url"])} if kind == ChannelKind.WEBHOOK else config
         audit_record(action="channel.created", actor=actor_membership.user, organization=organization, target=channel,
-                     after={"kind": kind, "name": channel.name, "config": config})
+                     after={"kind": kind, "name": channel.name, "config": audited_config})
     return channel
 
 

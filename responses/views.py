@@ -7,6 +7,8 @@ counters and tone advice, static/js/statement_page.js re-renders the live parts.
 
 from __future__ import annotations
 
+import unicodedata
+
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -26,7 +28,10 @@ from monitoring import selectors as monitoring_selectors
 from monitoring.models import Mention
 from monitoring.views import safe_link
 from responses import diff, policy, reply_services, schedule_services, selectors, services, tone
+from responses.channels import bluesky as bluesky_channel
+from responses.channels import mastodon as mastodon_channel
 from responses.channels.base import OutboundPost
+from responses.channels.webhook import MIN_SECRET_LENGTH, SIGNATURE_HEADER, shown_address
 from responses.channels.x import XChannel
 from responses.models import (
     BUILTIN_CHANNEL_KINDS,
@@ -619,24 +624,165 @@ def approvals(request: HttpRequest) -> HttpResponse:
     return render(request, "responses/approvals.html", {"items": items, "others_waiting": max(0, others)})
 
 
+# --- adding a channel ------------------------------------------------------------------------
+def _refuse_control_characters(value: str) -> None:
+    # NUL has Django's own check and message. The others (a tab, a line break pasted with a
+    # token) would travel on to a platform's API, and nobody means them.
+    if any(unicodedata.category(character) == "Cc" for character in value.replace("\x00", "")):
+        raise forms.ValidationError("Control characters (tabs, line breaks…) are not allowed here.", code="control_characters")
+
+
+def _setting(label: str, *, required: bool = False, help_text: str = "", max_length: int = 300, widget: forms.Widget | None = None) -> forms.CharField:
+    return forms.CharField(label=label, required=required, max_length=max_length, help_text=help_text, validators=[_refuse_control_characters], widget=widget)
+
+
+def _secret(label: str, *, required: bool = False, help_text: str = "") -> forms.CharField:
+    """A credential: a password input that is never filled in again, not even after an error."""
+    return forms.CharField(label=label, required=required, max_length=1000, help_text=help_text, validators=[_refuse_control_characters],
+                           widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}))
+
+
+class _UnechoedURLInput(forms.URLInput):
+    """A webhook's path is often its secret: after an error it is typed again rather than
+    carried back in the page."""
+
+    def format_value(self, value):
+        return None
+
+
+class ChannelForm(forms.Form):
+    name = forms.CharField(max_length=120, label="Name", help_text="How people choose it, e.g. “Acme on Mastodon”.", validators=[_refuse_control_characters])
+    kind = forms.ChoiceField(label="Kind", choices=[("", "Choose…")] + [(kind, ChannelKind(kind).label) for kind in ChannelKind.values if kind not in BUILTIN_CHANNEL_KINDS])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, prefix="channel", **kwargs)
+
+
+class ChannelSettingsForm(forms.Form):
+    """One kind's settings, its fields named after the adapter's keys. The page binds only the
+    chosen kind's form, so the fields of the other kinds are never read; the adapter checks
+    the values (``services.channel_create``)."""
+
+    kind: str = ""
+    label: str = ""
+    intro: str = ""
+    config_keys: tuple[str, ...] = ()
+    credential_keys: tuple[str, ...] = ()
+
+    def __init__(self, *args, **kwargs):
+        # Every kind's fields are on the page; without JavaScript a browser must not demand
+        # the required ones of the kinds not chosen.
+        super().__init__(*args, prefix=self.kind, use_required_attribute=False, **kwargs)
+
+    def settings(self) -> tuple[dict, dict]:
+        """(config, credentials) for the adapter; empty values left out, so its defaults apply."""
+        def given(keys: tuple[str, ...]) -> dict:
+            return {key: self.cleaned_data[key] for key in keys if self.cleaned_data.get(key) not in (None, "")}
+
+        return given(self.config_keys), given(self.credential_keys)
+
+
+class XChannelForm(ChannelSettingsForm):
+    kind, label = ChannelKind.X.value, ChannelKind.X.label
+    intro = "The four OAuth 1.0a keys of an app with read and write access, from the X developer portal."
+    config_keys = ("handle",)
+    credential_keys = ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
+
+    handle = _setting("Account (optional)", max_length=40, help_text="@name, shown on this page.")
+    consumer_key = _secret("API key (consumer key)")
+    consumer_secret = _secret("API key secret (consumer secret)")
+    access_token = _secret("Access token")
+    access_token_secret = _secret("Access token secret")
+
+
+class MastodonChannelForm(ChannelSettingsForm):
+    kind, label = ChannelKind.MASTODON.value, ChannelKind.MASTODON.label
+    config_keys = ("instance_url", "visibility", "max_characters")
+    credential_keys = ("access_token",)
+
+    instance_url = _setting("Server address", required=True, help_text="e.g. https://mastodon.social", widget=forms.URLInput)
+    visibility = forms.ChoiceField(label="Visibility", initial="public",
+                                   choices=[("public", "Public"), ("unlisted", "Unlisted (not in public timelines)")])
+    max_characters = forms.IntegerField(label="Characters per post", required=False, min_value=100, max_value=100_000,
+                                        initial=mastodon_channel.DEFAULT_MAX_CHARACTERS, help_text="Longer statements become a thread.")
+    access_token = _secret("Access token", required=True, help_text="Preferences → Development → New application, with write:statuses.")
+
+
+class BlueskyChannelForm(ChannelSettingsForm):
+    kind, label = ChannelKind.BLUESKY.value, ChannelKind.BLUESKY.label
+    config_keys = ("service_url",)
+    credential_keys = ("handle", "app_password")
+
+    service_url = _setting("Service address (optional)", help_text=f"{bluesky_channel.DEFAULT_SERVICE_URL} unless the account lives on its own server.",
+                           widget=forms.URLInput)
+    handle = _setting("Handle", required=True, max_length=253, help_text="e.g. acme.bsky.social")
+    app_password = _secret("App password", required=True, help_text="Settings → Privacy and security → App passwords; never the account's own password.")
+
+
+class WebhookChannelForm(ChannelSettingsForm):
+    kind, label = ChannelKind.WEBHOOK.value, ChannelKind.WEBHOOK.label
+    config_keys = ("url",)
+    credential_keys = ("secret",)
+
+    url = forms.CharField(label="Address", required=True, max_length=2000, validators=[_refuse_control_characters],
+                          widget=_UnechoedURLInput(attrs={"autocomplete": "off"}),
+                          help_text="https:// only. Its path is often a secret: shown afterwards as its host alone, and typed again after an error.")
+    secret = _secret("Signing secret", required=True,
+                     help_text=f"At least {MIN_SECRET_LENGTH} characters; the receiver checks the {SIGNATURE_HEADER} header with it.")
+
+
+CHANNEL_SETTINGS_FORMS: tuple[type[ChannelSettingsForm], ...] = (XChannelForm, MastodonChannelForm, BlueskyChannelForm, WebhookChannelForm)
+
+
+def _channel_facts(channel: PublishingChannel) -> list[tuple[str, str]]:
+    """What the page says of a channel's settings: never a credential, only whether there are
+    some, and of a webhook only its host."""
+    if channel.kind in BUILTIN_CHANNEL_KINDS:
+        return []
+    config = channel.config or {}
+    facts = []
+    if channel.kind == ChannelKind.X and config.get("handle"):
+        facts.append(("Account", f"@{config['handle']}"))
+    elif channel.kind == ChannelKind.MASTODON:
+        facts += [("Server", str(config.get("instance_url", ""))), ("Visibility", str(config.get("visibility", ""))),
+                  ("Characters per post", str(config.get("max_characters", "")))]
+    elif channel.kind == ChannelKind.BLUESKY:
+        facts.append(("Service", str(config.get("service_url", ""))))
+    elif channel.kind == ChannelKind.WEBHOOK:
+        facts.append(("Sends to", shown_address(str(config.get("url", "")))))
+    facts.append(("Credentials", "set" if channel.credentials_encrypted else "not set"))
+    return facts
+
+
 # --- publishing settings ---------------------------------------------------------------------
-@organization_view(Role.ADMIN)
-@require_GET
-def publishing(request: HttpRequest) -> HttpResponse:
+def _publishing_page(request: HttpRequest, *, channel_form: ChannelForm | None = None,
+                     settings_forms: list[ChannelSettingsForm] | None = None, status: int = 200) -> HttpResponse:
     members = [m for m in tenancy_selectors.organization_members(organization=request.organization) if m.has_role(Role.RESPONDER)]
     # The hub and e-mail channels exist from the first publication on; creating them here lets
     # an admin give them an access list before that.
     services.builtin_channels(request.organization.pk)
     current = reply_services.publishing_policy(request.organization.pk)
+    channels = list(selectors.channels_of(organization=request.organization))
+    for channel in channels:
+        channel.is_account = channel.kind not in BUILTIN_CHANNEL_KINDS
+        channel.facts = _channel_facts(channel)
     return render(request, "responses/publishing.html", {
-        "channels": selectors.channels_of(organization=request.organization),
+        "channels": channels,
         "lockdown": policy.active_lockdown(request.organization.pk),
         "members": members,
         "policy": current,
         "policy_form": PublishingPolicyForm(initial={
             "pause_scheduled_at_severity": current.pause_scheduled_at_severity, "replies_per_author": current.replies_per_author,
         }),
-    })
+        "channel_form": channel_form or ChannelForm(),
+        "settings_forms": settings_forms or [form_class() for form_class in CHANNEL_SETTINGS_FORMS],
+    }, status=status)
+
+
+@organization_view(Role.ADMIN)
+@require_GET
+def publishing(request: HttpRequest) -> HttpResponse:
+    return _publishing_page(request)
 
 
 def _channel_or_404(request: HttpRequest, channel_id: int) -> PublishingChannel:
@@ -650,6 +796,53 @@ def _publishing_done(request: HttpRequest, message: str = "") -> HttpResponse:
     if message:
         messages.success(request, message)
     return redirect("publishing", slug=request.organization.slug)
+
+
+@organization_view(Role.ADMIN)
+@require_POST
+def channel_create(request: HttpRequest) -> HttpResponse:
+    """Add an X, Mastodon, Bluesky or webhook channel. A refusal shows the page again with
+    what was typed, except the credentials (and a webhook's address)."""
+    form = ChannelForm(request.POST)
+    form_valid = form.is_valid()
+    kind = form.cleaned_data.get("kind")
+    settings_forms = [form_class(request.POST) if form_class.kind == kind else form_class() for form_class in CHANNEL_SETTINGS_FORMS]
+    chosen = next((settings_form for settings_form in settings_forms if settings_form.is_bound), None)
+    chosen_valid = chosen is not None and chosen.is_valid()
+    problem = ""
+    if not (form_valid and chosen_valid):
+        problem = " ".join(_form_problems(bound) for bound in (form, chosen) if bound is not None and bound.errors)
+    else:
+        config, credentials = chosen.settings()
+        try:
+            channel = services.channel_create(organization=request.organization, actor_membership=request.membership, kind=kind,
+                                              name=form.cleaned_data["name"], config=config, credentials=credentials)
+        except ServiceError as error:
+            _refuse(error)
+            messages.error(request, f"Channel not added. {error.message}")
+            return _publishing_page(request, channel_form=form, settings_forms=settings_forms, status=error.status_code)
+        return _publishing_done(request, f"Channel “{channel.name}” added and switched on. Without an access list, managers and up publish through it.")
+    messages.error(request, f"Channel not added. {problem}")
+    return _publishing_page(request, channel_form=form, settings_forms=settings_forms, status=400)
+
+
+@organization_view(Role.ADMIN)
+@require_POST
+def channel_enabled(request: HttpRequest, channel_id: int) -> HttpResponse:
+    channel = _channel_or_404(request, channel_id)
+    wanted = request.POST.get("enabled", "")
+    if wanted not in ("0", "1"):
+        messages.error(request, "Switch the channel on or off.")
+        return _publishing_done(request)
+    try:
+        channel = services.channel_set_enabled(channel=channel, actor_membership=request.membership, enabled=wanted == "1")
+    except ServiceError as error:
+        _refuse(error)
+        messages.error(request, error.message)
+        return _publishing_done(request)
+    if channel.is_enabled:
+        return _publishing_done(request, f"{channel.name} switched on: statements and posts may go out through it again.")
+    return _publishing_done(request, f"{channel.name} switched off: nothing more goes out through it until it is switched on.")
 
 
 @organization_view(Role.ADMIN)

@@ -440,6 +440,17 @@ PAGES = [
         "channel-access-revoke", "POST", f"{ACME}/publishing/channels/{{channel}}/access/{{bob_user}}/revoke/", Role.ADMIN, 302,
         redirect=f"{ACME}/publishing/", state=state.channel_live_grants,
     ),
+    # The real adapter checks the webhook; hooks.example does not resolve, which the private-address check lets through.
+    Page(
+        "channel-create", "POST", f"{ACME}/publishing/channels/", Role.ADMIN, 302,
+        data={"channel-kind": "webhook", "channel-name": "Matrix wire", "webhook-url": "https://hooks.example/matrix",
+              "webhook-secret": "matrix-signing-secret-0123"},
+        redirect=f"{ACME}/publishing/", state=state.acme_channel_names,
+    ),
+    Page(
+        "channel-enabled", "POST", f"{ACME}/publishing/channels/{{channel}}/enabled/", Role.ADMIN, 302,
+        data={"enabled": "0"}, redirect=f"{ACME}/publishing/", state=state.channel_field("is_enabled"),
+    ),
     Page(
         "publishing-lockdown", "POST", f"{ACME}/publishing/lockdown/", Role.ADMIN, 302,
         data={"action": "start", "reason": "The X account was hacked"}, redirect=f"{ACME}/publishing/", state=state.active_lockdown_reason,

@@ -149,6 +149,12 @@ def signature_header(*, secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={digest}"
 
 
+def shown_address(url: str) -> str:
+    """The address as people see it afterwards: the host only, because a webhook's path is
+    often its secret (a token in the URL)."""
+    return f"https://{urlsplit(url or '').hostname or '?'}/…"
+
+
 def private_address_problem(url: str) -> str | None:
     return helpers.private_address_problem(url, must_be="webhooks must be public")
 
