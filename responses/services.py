@@ -404,13 +404,7 @@ def statement_submit(*, statement: Statement, actor_membership: Membership) -> S
             raise ServiceError(f"A statement that is {locked.get_status_display().lower()} is not sent for approval; edit it first.", code="not_a_draft")
         if locked.status == StatementStatus.REJECTED:
             raise ServiceError("Changes were requested: edit the statement before sending it again.", code="changes_requested")
-        review_policy = policy.approval_policy(locked.incident)
-        now = timezone.now()
-        Statement.unscoped.filter(pk=locked.pk).update(
-            status=StatementStatus.IN_REVIEW, review_requested_at=now, review_due_at=now + timedelta(minutes=review_policy.review_minutes),
-            review_escalated_at=None, updated_at=now,
-        )
-        locked.refresh_from_db()
+        review_policy = _start_review(locked)
         version = locked.current_version
         timeline_record(locked.incident, kind=TimelineKind.STATEMENT, text=f"Version {version.number} of {locked.get_kind_display().lower()} #{locked.pk} sent for approval",
                         actor=actor_membership.user, data={"statement_id": locked.pk, "version": version.number, "policy": review_policy.describe()})
@@ -627,7 +621,9 @@ def lockdown_end(*, organization, actor_membership: Membership) -> None:
 
 
 # --- publishing ------------------------------------------------------------------------------
-def _reopen_review(statement: Statement, actor_membership: Membership) -> None:
+def _start_review(statement: Statement) -> policy.ApprovalPolicy:
+    """Put a locked statement under review now, due within the policy's minutes (the clock of
+    the escalation to the backups starts again); returns the policy it is reviewed under."""
     review_policy = policy.approval_policy(statement.incident)
     now = timezone.now()
     Statement.unscoped.filter(pk=statement.pk).update(
@@ -635,6 +631,12 @@ def _reopen_review(statement: Statement, actor_membership: Membership) -> None:
         review_escalated_at=None, updated_at=now,
     )
     statement.refresh_from_db()
+    return review_policy
+
+
+def _reopen_review(statement: Statement, actor_membership: Membership) -> None:
+    review_policy = _start_review(statement)
+    now = statement.review_requested_at
     version = statement.current_version
     timeline_record(statement.incident, kind=TimelineKind.STATEMENT,
                     text=f"Approval of #{statement.pk} v{version.number} no longer meets the rules for severity {statement.incident.severity}; sent back for approval",

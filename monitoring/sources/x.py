@@ -239,17 +239,17 @@ class _XPoll:
                 reads=self.reads,
             ) from None
         except tweepy.Unauthorized as error:
-            raise SourceError(f"X refused the bearer token (401): {_describe(error)}", retryable=False, reads=self.reads) from None
+            raise SourceError(f"X refused the bearer token (401): {describe_error(error)}", retryable=False, reads=self.reads) from None
         except tweepy.Forbidden as error:
             raise SourceError(
-                f"X refused access (403), check the app's access level: {_describe(error)}", retryable=False, reads=self.reads
+                f"X refused access (403), check the app's access level: {describe_error(error)}", retryable=False, reads=self.reads
             ) from None
         except (tweepy.BadRequest, tweepy.NotFound) as error:
-            raise _StreamFailed(f"X refused the request ({error.response.status_code}): {_describe(error)}") from None
+            raise _StreamFailed(f"X refused the request ({error.response.status_code}): {describe_error(error)}") from None
         except tweepy.TwitterServerError as error:
             raise SourceError(f"X is failing ({error.response.status_code}); will retry.", retryable=True, reads=self.reads) from None
         except tweepy.HTTPException as error:
-            raise SourceError(f"X answered {_describe(error)}; will retry.", retryable=True, reads=self.reads) from None
+            raise SourceError(f"X answered {describe_error(error)}; will retry.", retryable=True, reads=self.reads) from None
         except requests.Timeout:
             raise SourceError("X did not answer in time; will retry.", retryable=True, reads=self.reads) from None
         except requests.RequestException as error:
@@ -284,7 +284,8 @@ class _XPoll:
                 self.partial_errors.append(str(error.get("detail") or error.get("title") or error)[:200])
 
 
-def _describe(error: tweepy.HTTPException) -> str:
+def describe_error(error: tweepy.HTTPException) -> str:
+    """X's own messages for a refused request, else its status line."""
     messages = [str(message) for message in getattr(error, "api_messages", []) if message]
     if messages:
         return "; ".join(messages)[:300]

@@ -36,6 +36,7 @@ import requests
 import tweepy
 
 from monitoring.sources import helpers
+from monitoring.sources.x import describe_error
 from responses.channels.base import (
     HTTP_TIMEOUT_SECONDS,
     ChannelAdapter,
@@ -159,10 +160,10 @@ def _create_tweet(client: tweepy.Client, *, text: str, reply_to: str | None, use
         ) from None
     except tweepy.Unauthorized as error:
         raise PublishError(
-            f"X refused the credentials (401): {_describe(error)}. Reconnect the X account.", retryable=False
+            f"X refused the credentials (401): {describe_error(error)}. Reconnect the X account.", retryable=False
         ) from None
     except tweepy.Forbidden as error:
-        detail = _describe(error)
+        detail = describe_error(error)
         if "duplicate" in detail.lower():
             raise PublishError(
                 f"X refused {what} as a duplicate of a post already on the account (403). It may have gone out on an "
@@ -171,14 +172,14 @@ def _create_tweet(client: tweepy.Client, *, text: str, reply_to: str | None, use
             ) from None
         raise PublishError(f"X refused {what} (403): {detail}", retryable=False) from None
     except (tweepy.BadRequest, tweepy.NotFound) as error:
-        raise PublishError(f"X refused {what} ({error.response.status_code}): {_describe(error)}", retryable=False) from None
+        raise PublishError(f"X refused {what} ({error.response.status_code}): {describe_error(error)}", retryable=False) from None
     except tweepy.TwitterServerError as error:
         raise PublishError(f"X is failing ({error.response.status_code}); will retry.", retryable=True) from None
     except tweepy.HTTPException as error:
         status = getattr(error.response, "status_code", 0)
         retryable = status in (408, 409, 425)
         raise PublishError(
-            f"X answered {status} to {what}: {_describe(error)}" + ("; will retry." if retryable else ""), retryable=retryable
+            f"X answered {status} to {what}: {describe_error(error)}" + ("; will retry." if retryable else ""), retryable=retryable
         ) from None
     except requests.Timeout:
         raise PublishError(f"X did not answer in time while sending {what}; will retry.", retryable=True) from None
@@ -209,11 +210,3 @@ def _rate_limit_reset(response: Any):
             resets.append(helpers.epoch_to_datetime(headers.get(f"{quota}-reset")))
     known = [reset for reset in resets if reset is not None]
     return max(known) if known else None
-
-
-def _describe(error: tweepy.HTTPException) -> str:
-    messages = [str(message) for message in getattr(error, "api_messages", []) if message]
-    if messages:
-        return "; ".join(messages)[:300]
-    response = getattr(error, "response", None)
-    return f"{getattr(response, 'status_code', '')} {getattr(response, 'reason', '')}".strip()
