@@ -54,7 +54,7 @@ def _label(user: User | None) -> str:
     return str(user) if user is not None else "system"
 
 
-def _timeline(incident: Incident, *, kind: str, text: str, actor: User | None = None, data: dict | None = None, occurred_at: datetime | None = None) -> TimelineEntry:
+def timeline_record(incident: Incident, *, kind: str, text: str, actor: User | None = None, data: dict | None = None, occurred_at: datetime | None = None) -> TimelineEntry:
     now = timezone.now()
     return TimelineEntry.unscoped.create(
         organization_id=incident.organization_id,
@@ -74,7 +74,7 @@ def _members_by_username(organization: Organization) -> dict[str, User]:
     return {membership.user.username: membership.user for membership in memberships}
 
 
-def _role_holders(incident: Incident, roles: list[str]) -> list[User]:
+def role_holders(incident: Incident, roles: list[str]) -> list[User]:
     holders = []
     for assignment in IncidentRole.objects.for_organization(incident.organization_id).filter(incident=incident, role__in=roles).select_related("member", "backup"):
         holders.extend(user for user in (assignment.member, assignment.backup) if user is not None)
@@ -100,7 +100,7 @@ def _escalate(incident: Incident, severity: int, actor: User | None) -> None:
     document = incident.playbook_version.document if incident.playbook_version else {}
     rung = playbook_document.escalation_for(document, severity)
     roles = rung.get("notify_roles", []) if rung else ["incident_lead"]
-    recipients = _role_holders(incident, roles)
+    recipients = role_holders(incident, roles)
     if not recipients:
         # A plan with nobody in the roles still reaches someone: the organisation's managers.
         recipients = [m.user for m in Membership.objects.for_organization(incident.organization_id).filter(role__in=[Role.OWNER, Role.ADMIN, Role.MANAGER]).select_related("user")]
@@ -113,7 +113,7 @@ def _escalate(incident: Incident, severity: int, actor: User | None) -> None:
         incident=incident,
     )
     if created:
-        _timeline(incident, kind=TimelineKind.NOTIFICATION, text=f"Notified {', '.join(sorted(str(n.recipient) for n in created))} (severity {severity})", data={"severity": severity, "recipient_ids": [n.recipient_id for n in created]})
+        timeline_record(incident, kind=TimelineKind.NOTIFICATION, text=f"Notified {', '.join(sorted(str(n.recipient) for n in created))} (severity {severity})", data={"severity": severity, "recipient_ids": [n.recipient_id for n in created]})
 
 
 def _first_statement_due(incident: Incident, severity: int) -> datetime | None:
@@ -205,7 +205,7 @@ def incident_open(
                 from_checklist=True,
             )
         source = f" from “{playbook.name}” v{version.number}" if version else ""
-        _timeline(incident, kind=TimelineKind.OPENED, text=f"Incident opened{source} at severity {severity}" + (" (automatically, as the playbook asks)" if actor is None else ""), actor=actor,
+        timeline_record(incident, kind=TimelineKind.OPENED, text=f"Incident opened{source} at severity {severity}" + (" (automatically, as the playbook asks)" if actor is None else ""), actor=actor,
                   data={"playbook_version_id": version.pk if version else None, "severity": severity})
         audit_record(action="incident.opened", actor=actor, organization=organization, target=incident,
                      after={"title": incident.title, "severity": severity, "playbook_version": version.pk if version else None})
@@ -225,7 +225,7 @@ def incident_acknowledge(*, incident: Incident, actor_membership: Membership) ->
         if incident.status == IncidentStatus.DETECTED:
             Incident.objects.for_organization(incident.organization_id).filter(pk=incident.pk).update(status=IncidentStatus.ACTIVE)
             incident.refresh_from_db()
-        _timeline(incident, kind=TimelineKind.ACKNOWLEDGED, text=f"Acknowledged by {actor_membership.user}", actor=actor_membership.user)
+        timeline_record(incident, kind=TimelineKind.ACKNOWLEDGED, text=f"Acknowledged by {actor_membership.user}", actor=actor_membership.user)
         audit_record(action="incident.acknowledged", actor=actor_membership.user, organization=incident.organization, target=incident)
         _announce(incident, "incident.updated", {"change": "acknowledged"})
     return incident
@@ -255,11 +255,11 @@ def incident_change_status(*, incident: Incident, actor_membership: Membership, 
             locked.acknowledged_at, fields = now, fields + ["acknowledged_at"]
         locked.save(update_fields=fields)
         text = f"Status {IncidentStatus(before).label.lower()} → {IncidentStatus(status).label.lower()}" + (f": {note.strip()}" if note.strip() else "")
-        _timeline(locked, kind=TimelineKind.STATUS, text=text, actor=actor_membership.user, data={"from": before, "to": status})
+        timeline_record(locked, kind=TimelineKind.STATUS, text=text, actor=actor_membership.user, data={"from": before, "to": status})
         audit_record(action="incident.status_changed", actor=actor_membership.user, organization=locked.organization, target=locked, before={"status": before}, after={"status": status})
         notify(
             organization=locked.organization,
-            recipients=[user for user in _role_holders(locked, ["incident_lead", "spokesperson"]) if user != actor_membership.user],
+            recipients=[user for user in role_holders(locked, ["incident_lead", "spokesperson"]) if user != actor_membership.user],
             kind="status",
             text=f"{locked.title}: {IncidentStatus(status).label.lower()}",
             dedupe_key=f"incident:{locked.pk}:status:{status}:{now.isoformat()}",
@@ -287,7 +287,7 @@ def incident_change_severity(*, incident: Incident, actor_membership: Membership
             locked.first_statement_due_at, fields = _first_statement_due(locked, severity), fields + ["first_statement_due_at"]
         locked.save(update_fields=fields)
         direction = "Escalated" if severity < before else "De-escalated"
-        _timeline(locked, kind=TimelineKind.SEVERITY, text=f"{direction} {before} → {severity}" + (f": {reason.strip()}" if reason.strip() else ""),
+        timeline_record(locked, kind=TimelineKind.SEVERITY, text=f"{direction} {before} → {severity}" + (f": {reason.strip()}" if reason.strip() else ""),
                   actor=actor_membership.user, data={"from": before, "to": severity})
         audit_record(action="incident.severity_changed", actor=actor_membership.user, organization=locked.organization, target=locked, before={"severity": before}, after={"severity": severity})
         if severity < before:
@@ -318,7 +318,7 @@ def incident_update_facts(*, incident: Incident, actor_membership: Membership, c
         locked.save(update_fields=list(after))
         labels = ", ".join(Incident._meta.get_field(field).verbose_name for field in after)
         serialisable = {"before": {k: str(v) if v is not None else None for k, v in before.items()}, "after": {k: str(v) if v is not None else None for k, v in after.items()}}
-        _timeline(locked, kind=TimelineKind.FACTS, text=f"Fact sheet updated: {labels}", actor=actor_membership.user, data=serialisable)
+        timeline_record(locked, kind=TimelineKind.FACTS, text=f"Fact sheet updated: {labels}", actor=actor_membership.user, data=serialisable)
         audit_record(action="incident.facts_updated", actor=actor_membership.user, organization=locked.organization, target=locked, before=serialisable["before"], after=serialisable["after"])
         _announce(locked, "incident.updated", {"change": "facts", "fields": sorted(after)})
     incident.refresh_from_db()
@@ -350,7 +350,7 @@ def incident_assign_role(*, incident: Incident, actor_membership: Membership, ro
             assignment.member, assignment.backup = member, backup
             assignment.save(update_fields=["member", "backup"])
         label = playbook_document.PlaybookRole.LABELS[role]
-        _timeline(incident, kind=TimelineKind.ROLE, text=f"{label}: {member or 'nobody'}" + (f" (backup {backup})" if backup else ""), actor=actor_membership.user,
+        timeline_record(incident, kind=TimelineKind.ROLE, text=f"{label}: {member or 'nobody'}" + (f" (backup {backup})" if backup else ""), actor=actor_membership.user,
                   data={"role": role, "member_id": member_id, "backup_id": backup_id})
         audit_record(action="incident.role_assigned", actor=actor_membership.user, organization=incident.organization, target=incident, before=before, after={"role": role, "member": str(member) if member else None})
         if member is not None and member != actor_membership.user:
@@ -370,7 +370,7 @@ def task_add(*, incident: Incident, actor_membership: Membership, title: str, ro
     owner = _member(incident.organization_id, owner_id)
     with transaction.atomic():
         task = IncidentTask.unscoped.create(organization_id=incident.organization_id, incident=incident, title=title[:200], role=role, owner=owner, due_at=due_at, position=1000)
-        _timeline(incident, kind=TimelineKind.TASK_ADDED, text=f"Task added: {task.title}" + (f" (owner {owner})" if owner else ""), actor=actor_membership.user, data={"task_id": task.pk})
+        timeline_record(incident, kind=TimelineKind.TASK_ADDED, text=f"Task added: {task.title}" + (f" (owner {owner})" if owner else ""), actor=actor_membership.user, data={"task_id": task.pk})
         audit_record(action="incident.task_added", actor=actor_membership.user, organization=incident.organization, target=task, after={"title": task.title})
         if owner is not None and owner != actor_membership.user:
             notify(organization=incident.organization, recipients=[owner], kind="task", text=f"New task for you: {task.title}", dedupe_key=f"task:{task.pk}:assigned:{owner.pk}", incident=incident)
@@ -391,7 +391,7 @@ def task_set_done(*, task: IncidentTask, actor_membership: Membership, done: boo
         if not claimed:
             return task
         late = done and task.due_at is not None and task.done_at > task.due_at
-        _timeline(incident, kind=TimelineKind.TASK_DONE if done else TimelineKind.TASK_REOPENED,
+        timeline_record(incident, kind=TimelineKind.TASK_DONE if done else TimelineKind.TASK_REOPENED,
                   text=(f"Done: {task.title}" + (" (late)" if late else "")) if done else f"Reopened: {task.title}",
                   actor=actor_membership.user, data={"task_id": task.pk, "late": late})
         audit_record(action="incident.task_done" if done else "incident.task_reopened", actor=actor_membership.user, organization=incident.organization, target=task)
@@ -408,7 +408,7 @@ def note_add(*, incident: Incident, actor_membership: Membership, text: str, occ
     if occurred_at is not None and occurred_at > now + timedelta(minutes=5):
         raise ServiceError("A note cannot be about the future.", field="occurred_at")
     with transaction.atomic():
-        entry = _timeline(incident, kind=TimelineKind.NOTE, text=text, actor=actor_membership.user, occurred_at=occurred_at or now)
+        entry = timeline_record(incident, kind=TimelineKind.NOTE, text=text, actor=actor_membership.user, occurred_at=occurred_at or now)
         _announce(incident, "incident.updated", {"change": "timeline"})
     return entry
 
@@ -416,7 +416,7 @@ def note_add(*, incident: Incident, actor_membership: Membership, text: str, occ
 def incident_log(incident: Incident, *, kind: str, text: str, actor: User | None = None, data: dict | None = None, occurred_at: datetime | None = None) -> TimelineEntry:
     """Put what another part of the product did on the incident's timeline and tell the room;
     call inside that part's transaction."""
-    entry = _timeline(incident, kind=kind, text=text, actor=actor, data=data, occurred_at=occurred_at)
+    entry = timeline_record(incident, kind=kind, text=text, actor=actor, data=data, occurred_at=occurred_at)
     _announce(incident, "incident.updated", {"change": "timeline"})
     return entry
 
@@ -432,7 +432,7 @@ def incident_record_first_statement(*, incident: Incident, published_at: datetim
         )
         if claimed:
             incident.refresh_from_db()
-            _timeline(incident, kind=TimelineKind.STATEMENT, text="First statement published", actor=actor, occurred_at=published_at)
+            timeline_record(incident, kind=TimelineKind.STATEMENT, text="First statement published", actor=actor, occurred_at=published_at)
             _announce(incident, "incident.updated", {"change": "clocks"})
     return bool(claimed)
 
@@ -450,8 +450,8 @@ def tasks_flag_overdue(now: datetime | None = None) -> int:
             if not IncidentTask.unscoped.filter(pk=task.pk, overdue_flagged_at__isnull=True, done_at__isnull=True).update(overdue_flagged_at=now):
                 continue
             incident = task.incident
-            _timeline(incident, kind=TimelineKind.TASK_OVERDUE, text=f"Overdue: {task.title}", data={"task_id": task.pk, "due_at": task.due_at.isoformat()})
-            recipients = [task.owner] if task.owner else _role_holders(incident, ["incident_lead"])
+            timeline_record(incident, kind=TimelineKind.TASK_OVERDUE, text=f"Overdue: {task.title}", data={"task_id": task.pk, "due_at": task.due_at.isoformat()})
+            recipients = [task.owner] if task.owner else role_holders(incident, ["incident_lead"])
             notify(organization=incident.organization, recipients=recipients, kind="overdue", text=f"Overdue: {task.title} ({incident.title})",
                    dedupe_key=f"task:{task.pk}:overdue", incident=incident)
             _announce(incident, "incident.updated", {"change": "tasks"})

@@ -362,19 +362,25 @@ def subscribe(request: HttpRequest, organization_slug: str) -> HttpResponse:
     return _uncached(render_to_string("hub/subscribe_done.html", {**context, "page": page}))
 
 
-@csrf_exempt
-@require_http_methods(["GET", "POST"])
-def subscription_confirm(request: HttpRequest, organization_slug: str, token: str) -> HttpResponse:
+def _subscription_step(request: HttpRequest, organization_slug: str, token: str, *, still_open, step, page: str, done_page: str) -> HttpResponse:
+    """A link from a subscription mail: GET shows the button (mail scanners follow links), POST
+    takes the step (``step(subscription=…)``) and says it is done."""
     organization = _public_organization(organization_slug)
     subscription = hub.subscription_for_token(organization, token) if organization else None
-    if subscription is None or subscription.unsubscribed_at is not None:
+    if subscription is None or not still_open(subscription):
         return _not_found_response()
     context = {"organization": organization, "language": subscription.language, "organization_url": f"/hub/{organization.slug}/",
                "language_links": [], "subscription": subscription}
     if request.method == "POST":
-        subscription = hub.subscription_confirm(subscription=subscription)
-        return _uncached(render_to_string("hub/subscription_confirmed.html", {**context, "subscription": subscription}))
-    return _uncached(render_to_string("hub/subscription_confirm.html", context))
+        return _uncached(render_to_string(done_page, {**context, "subscription": step(subscription=subscription)}))
+    return _uncached(render_to_string(page, context))
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def subscription_confirm(request: HttpRequest, organization_slug: str, token: str) -> HttpResponse:
+    return _subscription_step(request, organization_slug, token, still_open=lambda subscription: subscription.unsubscribed_at is None,
+                              step=hub.subscription_confirm, page="hub/subscription_confirm.html", done_page="hub/subscription_confirmed.html")
 
 
 @csrf_exempt
@@ -382,13 +388,5 @@ def subscription_confirm(request: HttpRequest, organization_slug: str, token: st
 def subscription_unsubscribe(request: HttpRequest, organization_slug: str, token: str) -> HttpResponse:
     """RFC 8058: a POST (``List-Unsubscribe=One-Click``) unsubscribes with no further step; a
     GET, which mail scanners also send, only shows the button."""
-    organization = _public_organization(organization_slug)
-    subscription = hub.subscription_for_token(organization, token) if organization else None
-    if subscription is None:
-        return _not_found_response()
-    context = {"organization": organization, "language": subscription.language, "organization_url": f"/hub/{organization.slug}/",
-               "language_links": [], "subscription": subscription}
-    if request.method == "POST":
-        subscription = hub.subscription_cancel(subscription=subscription)
-        return _uncached(render_to_string("hub/unsubscribed.html", {**context, "subscription": subscription}))
-    return _uncached(render_to_string("hub/unsubscribe.html", context))
+    return _subscription_step(request, organization_slug, token, still_open=lambda subscription: True,
+                              step=hub.subscription_cancel, page="hub/unsubscribe.html", done_page="hub/unsubscribed.html")

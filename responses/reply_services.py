@@ -11,11 +11,9 @@ incident; past the limit the conversation moves to a private channel (the organi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
 from django.utils import timezone
 
 from crisiscenter.audit import audit_record
@@ -35,7 +33,7 @@ from responses.models import (
     StatementKind,
     StatementStatus,
 )
-from responses.services import _require, hub_url, is_version_approved, send_through_channel
+from responses.services import _require, claim_send, holds_claim, hub_url, is_version_approved, send_through_channel
 
 REPLY_PLACEHOLDERS = ("latest_update", "hub_url")
 REPLYABLE_NETWORKS = ("x", "mastodon", "bluesky")
@@ -204,10 +202,8 @@ def reply_attempt(*, reply_id: int) -> float | None:
     from responses.channels.base import OutboundPost
 
     now = timezone.now()
-    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + timedelta(seconds=1))
-    claimable = (Q(status__in=[ReplyStatus.QUEUED, ReplyStatus.RETRYING]) & due) | Q(status=ReplyStatus.SENDING, lease_until__lt=now)
-    lease = now + timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
-    if not Reply.unscoped.filter(claimable, pk=reply_id).update(status=ReplyStatus.SENDING, lease_until=lease, attempts=F("attempts") + 1):
+    lease = claim_send(Reply, reply_id, now)
+    if lease is None:
         return None
     reply = Reply.unscoped.select_related("mention", "channel", "template", "template__incident", "template_version").get(pk=reply_id)
     sender = Membership.objects.for_organization(reply.organization_id).filter(user_id=reply.sent_by_id).select_related("user", "organization").first()
@@ -221,7 +217,7 @@ def reply_attempt(*, reply_id: int) -> float | None:
         outcome = send_through_channel(reply.channel, post, attempts=reply.attempts, now=now)
         outcome_error, retry_in, external_id, url = outcome.error, outcome.retry_in, outcome.external_id, outcome.url
     with transaction.atomic():
-        if not Reply.unscoped.select_for_update().filter(pk=reply.pk, status=ReplyStatus.SENDING, lease_until=lease).exists():
+        if not holds_claim(Reply, reply.pk, lease):
             return None  # taken over after our lease ran out: the new holder records the outcome
         if not outcome_error:
             Reply.unscoped.filter(pk=reply.pk).update(status=ReplyStatus.SENT, external_id=external_id[:200], url=url[:500], error="", sent_at=now, lease_until=None)
@@ -241,10 +237,3 @@ def reply_attempt(*, reply_id: int) -> float | None:
         events.reply_changed(reply)
     return retry_in
 
-
-def replies_due(now: datetime | None = None) -> list[int]:
-    now = now or timezone.now()
-    stale = Q(status=ReplyStatus.SENDING, lease_until__lt=now)
-    late = Q(status=ReplyStatus.RETRYING, next_attempt_at__lte=now - timedelta(seconds=30))
-    lost = Q(status=ReplyStatus.QUEUED, created_at__lte=now - timedelta(seconds=60))
-    return list(Reply.unscoped.filter(stale | late | lost).order_by("created_at").values_list("pk", flat=True)[:500])

@@ -16,7 +16,7 @@ from django.utils import timezone
 from crisiscenter.audit import audit_record
 from crisiscenter.errors import NotAllowed, ServiceError
 from crisiscenter.models import Membership, Organization, Role
-from playbooks.incident_services import _timeline as timeline_record
+from playbooks.incident_services import timeline_record
 from playbooks.models import Incident, IncidentStatus, TimelineKind
 from responses import events, policy
 from responses.models import PublishingChannel, ScheduledPost, ScheduledPostStatus

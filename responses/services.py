@@ -24,7 +24,7 @@ from crisiscenter.audit import audit_record
 from crisiscenter.errors import Conflict, NotAllowed, ServiceError
 from crisiscenter.models import Membership, Role, User
 from playbooks import document as playbook_document
-from playbooks.incident_services import _timeline as timeline_record
+from playbooks.incident_services import timeline_record
 from playbooks.models import Incident, IncidentStatus, Platform, TimelineKind
 from playbooks.notifications import notify
 from responses import events, policy
@@ -338,8 +338,8 @@ def statement_edit(
         if locked.incident.status == IncidentStatus.CLOSED:
             raise ServiceError("The incident is closed.", code="incident_closed")
         content = _content(fields, current)
-        changed_channels = (target_channels is not None and locked.kind != StatementKind.REPLY_TEMPLATE
-                            and _target_channels(locked.incident, target_channels) != locked.target_channels)
+        new_channels = _target_channels(locked.incident, target_channels) if target_channels is not None and locked.kind != StatementKind.REPLY_TEMPLATE else None
+        changed_channels = new_channels is not None and new_channels != locked.target_channels
         spokesperson = locked.spokesperson
         if spokesperson_id != "unchanged":
             spokesperson = _spokesperson(locked.incident, spokesperson_id or None)
@@ -348,7 +348,7 @@ def statement_edit(
             return locked
         updates: dict[str, Any] = {"updated_at": timezone.now(), "spokesperson": spokesperson}
         if changed_channels:
-            updates["target_channels"] = _target_channels(locked.incident, target_channels)
+            updates["target_channels"] = new_channels
         version = current
         if content != current.content():
             version = _new_version(locked, content, actor_membership.user, change_note, spokesperson_id=content["spokesperson_id"])
@@ -841,16 +841,8 @@ def publication_attempt(*, publication_id: int) -> float | None:
     from responses import hub
 
     now = timezone.now()
-    lease = now + timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
-    Publication.unscoped.filter(pk=publication_id, status=PublicationStatus.SENDING, lease_until__lt=now, attempts__gte=PUBLISH_MAX_ATTEMPTS).update(
-        status=PublicationStatus.FAILED, lease_until=None, error=f"Gave up after {PUBLISH_MAX_ATTEMPTS} attempts: the worker stopped mid-send each time."
-    )
-    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + timedelta(seconds=1))
-    claimable = Q(status__in=[PublicationStatus.QUEUED, PublicationStatus.RETRYING]) & due
-    # A worker that died mid-send leaves its lease behind; past it, the row may be taken again.
-    claimable |= Q(status=PublicationStatus.SENDING, lease_until__lt=now, attempts__lt=PUBLISH_MAX_ATTEMPTS)
-    claimed = Publication.unscoped.filter(claimable, pk=publication_id).update(status=PublicationStatus.SENDING, lease_until=lease, attempts=F("attempts") + 1)
-    if not claimed:
+    lease = claim_send(Publication, publication_id, now)
+    if lease is None:
         return None
     publication = Publication.unscoped.select_related("statement", "statement__incident", "statement__incident__organization", "version", "channel", "requested_by").get(pk=publication_id)
     statement = publication.statement
@@ -878,9 +870,7 @@ def publication_attempt(*, publication_id: int) -> float | None:
     else:
         outcome = send_through_channel(publication.channel, _outbound(publication), attempts=publication.attempts, now=now)
     with transaction.atomic():
-        # Only the claim holder records the outcome: past its lease another worker may hold it.
-        still_ours = Publication.unscoped.select_for_update().filter(pk=publication.pk, status=PublicationStatus.SENDING, lease_until=lease).exists()
-        if not still_ours:
+        if not holds_claim(Publication, publication.pk, lease):
             logger.warning("Publication %s was taken over while sending; its outcome is the new holder's to record", publication_id)
             return None
         if not outcome.error:
@@ -910,14 +900,36 @@ def publication_attempt(*, publication_id: int) -> float | None:
 PUBLISH_MAX_ATTEMPTS = 8
 
 
-def publications_due(now: datetime | None = None) -> list[int]:
-    """Retries that are due (their countdown task may have been lost with a worker) and sends
-    whose worker died mid-way (lease run out)."""
+# --- one send at a time -------------------------------------------------------------------------
+# Publications and replies share one life: queued → sending (claimed, under a lease) →
+# succeeded/sent, retrying (at next_attempt_at) or failed. These three keep it in one place.
+def claim_send(model, pk: int, now: datetime) -> datetime | None:
+    """Claim a queued or due row for one send with a conditional update; returns the lease,
+    or None when it is not this worker's to send. A worker that died mid-send leaves its lease
+    behind: past it the row may be taken again, PUBLISH_MAX_ATTEMPTS times, then it failed."""
+    model.unscoped.filter(pk=pk, status="sending", lease_until__lt=now, attempts__gte=PUBLISH_MAX_ATTEMPTS).update(
+        status="failed", lease_until=None, error=f"Gave up after {PUBLISH_MAX_ATTEMPTS} attempts: the worker stopped mid-send each time."
+    )
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + timedelta(seconds=1))
+    claimable = (Q(status__in=["queued", "retrying"]) & due) | Q(status="sending", lease_until__lt=now, attempts__lt=PUBLISH_MAX_ATTEMPTS)
+    lease = now + timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    return lease if model.unscoped.filter(claimable, pk=pk).update(status="sending", lease_until=lease, attempts=F("attempts") + 1) else None
+
+
+def holds_claim(model, pk: int, lease: datetime) -> bool:
+    """Whether the claim with this lease still holds (call in the transaction that records the
+    outcome: past its lease another worker may have taken the row, and records it instead)."""
+    return model.unscoped.select_for_update().filter(pk=pk, status="sending", lease_until=lease).exists()
+
+
+def sends_due(model, now: datetime | None = None) -> list[int]:
+    """Rows whose send task was lost (a retry overdue, a queued row nobody took) or whose worker
+    died mid-send (lease run out), for beat to queue again."""
     now = now or timezone.now()
-    stale = Q(status=PublicationStatus.SENDING, lease_until__lt=now)
-    late = Q(status__in=[PublicationStatus.RETRYING, PublicationStatus.QUEUED], next_attempt_at__lte=now - timedelta(seconds=30))
-    queued_long_ago = Q(status=PublicationStatus.QUEUED, next_attempt_at__isnull=True, created_at__lte=now - timedelta(seconds=60))
-    return list(Publication.unscoped.filter(stale | late | queued_long_ago).order_by("created_at", "position").values_list("pk", flat=True)[:500])
+    stale = Q(status="sending", lease_until__lt=now)
+    late = Q(status__in=["retrying", "queued"], next_attempt_at__lte=now - timedelta(seconds=30))
+    lost = Q(status="queued", next_attempt_at__isnull=True, created_at__lte=now - timedelta(seconds=60))
+    return list(model.unscoped.filter(stale | late | lost).order_by("created_at", "pk").values_list("pk", flat=True)[:500])
 
 
 def _backoff(attempts: int, retry_at: datetime | None, now: datetime) -> float:
@@ -991,7 +1003,7 @@ def promise_keep(*, promise: Promise, actor_membership: Membership) -> Promise:
 
 def promises_check(now: datetime | None = None) -> dict[str, int]:
     """Warn the incident lead before a promise slips, and mark the ones that did."""
-    from playbooks.incident_services import _role_holders
+    from playbooks.incident_services import role_holders
 
     now = now or timezone.now()
     counts = {"warned": 0, "slipped": 0}
@@ -1000,7 +1012,7 @@ def promises_check(now: datetime | None = None) -> dict[str, int]:
         with transaction.atomic():
             if not Promise.unscoped.filter(pk=promise.pk, warned_at__isnull=True).update(warned_at=now):
                 continue
-            leads = _role_holders(promise.incident, ["incident_lead"]) or policy.backup_approvers(promise.incident, policy.approval_policy(promise.incident))
+            leads = role_holders(promise.incident, ["incident_lead"]) or policy.backup_approvers(promise.incident, policy.approval_policy(promise.incident))
             notify(organization=promise.incident.organization, recipients=leads, kind="promise",
                    text=f"Promise due {timezone.localtime(promise.due_at):%H:%M}: {promise.text}", dedupe_key=f"promise:{promise.pk}:warning", incident=promise.incident)
             events.promise_changed(promise)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from responses import reply_services, schedule_services, services
+from responses.models import Publication, Reply
 
 
 @shared_task(bind=True, ignore_result=True)
@@ -21,7 +22,7 @@ def publish(self, publication_ids: list[int]) -> None:
 @shared_task(ignore_result=True)
 def resume_publications() -> int:
     """Beat: retries whose scheduled task was lost, and sends a dead worker left half-done."""
-    due = services.publications_due()
+    due = services.sends_due(Publication)
     for publication_id in due:
         publish.delay([publication_id])
     return len(due)
@@ -47,7 +48,7 @@ def send_reply(self, reply_id: int) -> None:
 
 @shared_task(ignore_result=True)
 def resume_replies() -> int:
-    due = reply_services.replies_due()
+    due = services.sends_due(Reply)
     for reply_id in due:
         send_reply.delay(reply_id)
     return len(due)

@@ -231,3 +231,16 @@ def test_a_reply_on_another_incidents_template_is_refused(org_a, incident, menti
     with pytest.raises(ServiceError) as error:
         reply_services.reply_send(mention=mention, actor_membership=carol_membership, template=template)
     assert error.value.field == "template_id"
+
+
+def test_a_reply_whose_worker_keeps_dying_mid_send_ends_failed_not_stuck(incident, mention, x_channel, bob_membership, carol_membership):
+    from responses.services import PUBLISH_MAX_ATTEMPTS, sends_due
+
+    template = _approved(incident, bob_membership, carol_membership, kind="reply_template", body="We hear you.")
+    reply = reply_services.reply_send(mention=mention, actor_membership=carol_membership, template=template)
+    Reply.unscoped.filter(pk=reply.pk).update(status=ReplyStatus.SENDING, attempts=PUBLISH_MAX_ATTEMPTS, lease_until=timezone.now() - timedelta(minutes=1))
+    assert sends_due(Reply) == [reply.pk]  # beat offers it again…
+    assert reply_services.reply_attempt(reply_id=reply.pk) is None  # …and the claim gives up on it
+    reply.refresh_from_db()
+    assert reply.status == ReplyStatus.FAILED and "Gave up" in reply.error
+    assert sends_due(Reply) == []
